@@ -1,0 +1,38 @@
+"""tfaudio: TensorFlow 2 / Keras 3 toolkit for five audio research systems."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfaudio",
+    version="0.1.0",
+    description="Train, evaluate and ship audio ML systems (DFE, COLA, ASR<->SER, "
+    "Quality-Net, weakly labeled SED) with TensorFlow 2 and Keras 3.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfaudio", "tfaudio.*"]),
+    install_requires=[
+        "tensorflow>=2.21,<2.22",  # CPU build on Linux; see README for GPU
+        "keras>=3.10",
+        "tensorboard>=2.19",  # tf.summary scalars of every run
+        "ai-edge-litert>=2.0",  # LiteRT runtime used to check TFLite exports
+        "librosa>=0.10",
+        "soundfile>=0.12",
+        "soxr>=0.3",
+        "pandas>=2.0",
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "pesq>=0.0.4",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={
+        "console_scripts": [
+            "tfaudio-train=tfaudio.cli.train:main",
+            "tfaudio-eval=tfaudio.cli.evaluate:main",
+            "tfaudio-export=tfaudio.cli.export:main",
+            "tfaudio-score=tfaudio.cli.score:main",
+            "tfaudio-make-quality-set=tfaudio.cli.make_quality_set:main",
+        ]
+    },
+)

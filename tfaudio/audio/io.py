@@ -1,0 +1,140 @@
+"""Audio decoding, resampling, channel mixing, length fixing and SNR mixing.
+
+Everything here works on float32 numpy arrays; errors name the offending file.
+Decoding uses soundfile (libsndfile: WAV, FLAC, OGG/Vorbis, NIST SPHERE, AIFF ...),
+resampling uses soxr (high quality, the same library librosa uses by default).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+log = logging.getLogger(__name__)
+
+
+class AudioError(ValueError):
+    """A file could not be used as audio. The message names the file."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def audio_info(path) -> sf._SoundFileInfo:
+    """Header of an audio file (rate, channels, frames) without decoding it."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise AudioError(path, "file does not exist")
+    try:
+        return sf.info(path)
+    except Exception as exc:  # libsndfile raises RuntimeError / LibsndfileError
+        raise AudioError(path, f"not a readable audio file ({exc})") from exc
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the first axis with soxr ('HQ' quality)."""
+    if orig_sr == target_sr:
+        return audio.astype(np.float32, copy=False)
+    out = soxr.resample(audio, orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def load_audio(
+    path,
+    sample_rate: Optional[int] = 16000,
+    mono: bool = True,
+    max_seconds: Optional[float] = None,
+    allow_resample: bool = True,
+    allow_downmix: bool = True,
+) -> np.ndarray:
+    """Decode ``path`` to float32 in [-1, 1].
+
+    Returns shape ``[samples]`` when ``mono`` else ``[samples, channels]``.
+    ``sample_rate=None`` keeps the file's rate. With ``allow_resample=False`` a file
+    at another rate is an error instead of being resampled (same for channels and
+    ``allow_downmix``). Empty files, undecodable files and non-finite samples raise
+    :class:`AudioError`.
+    """
+    path = os.fspath(path)
+    info = audio_info(path)
+    if info.frames == 0:
+        raise AudioError(path, "file holds no samples (empty audio)")
+    if info.channels > 1 and mono and not allow_downmix:
+        raise AudioError(path, f"expected 1 channel, file has {info.channels}")
+    if sample_rate and info.samplerate != sample_rate and not allow_resample:
+        raise AudioError(path, f"expected {sample_rate} Hz, file is {info.samplerate} Hz")
+    frames = -1
+    if max_seconds is not None:
+        frames = int(np.ceil(max_seconds * info.samplerate))
+    try:
+        data, sr = sf.read(path, frames=frames, dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(path, f"decoding failed ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioError(path, "file holds no samples (empty audio)")
+    if not np.all(np.isfinite(data)):
+        raise AudioError(path, "audio contains NaN or infinite samples")
+    if mono:
+        data = data.mean(axis=1)
+    if sample_rate and sr != sample_rate:
+        data = resample(data, sr, sample_rate)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def pad_or_crop(audio: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
+    """Zero-pad at the end or crop (starting at ``offset``) to exactly ``length`` samples."""
+    n = audio.shape[0]
+    if n >= length:
+        offset = int(np.clip(offset, 0, n - length))
+        return audio[offset : offset + length]
+    pad = [(0, length - n)] + [(0, 0)] * (audio.ndim - 1)
+    return np.pad(audio, pad)
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def loop_to_length(noise: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
+    """Take ``length`` samples of ``noise`` from ``offset``, wrapping around if short."""
+    if noise.shape[0] == 0:
+        raise ValueError("noise signal is empty")
+    idx = (np.arange(length) + offset) % noise.shape[0]
+    return noise[idx]
+
+
+def mix_at_snr(
+    signal: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0
+) -> np.ndarray:
+    """Add ``noise`` to ``signal`` scaled so that 10*log10(P_signal / P_noise) = snr_db.
+
+    Power is measured over the whole signal (zero padding included, as the padded clip
+    is what a classifier sees). The noise is read from ``offset`` and looped when it
+    is shorter than the signal. A silent signal is returned unchanged with noise at
+    the level it would have for a signal of RMS 1e-4, so the mix is never all-zero
+    yet never blows up.
+    """
+    noise = loop_to_length(noise, signal.shape[0], offset)
+    p_sig = rms(signal)
+    p_noise = rms(noise)
+    if p_noise == 0.0:
+        raise ValueError("noise signal is silent; cannot set an SNR")
+    ref = p_sig if p_sig > 0 else 1e-4
+    gain = ref / (p_noise * 10.0 ** (snr_db / 20.0))
+    return (signal + gain * noise).astype(np.float32)
+
+
+def write_audio(path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write audio atomically (temporary file + rename) so a kill never leaves half a file."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.part{os.getpid()}"
+    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
+    sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype, format=fmt)
+    os.replace(tmp, path)

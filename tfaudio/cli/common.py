@@ -1,0 +1,87 @@
+"""Shared CLI plumbing: one sub-command per system, clear one-line errors.
+
+``tfaudio-train SYSTEM ...``, ``tfaudio-eval SYSTEM ...`` and ``tfaudio-export SYSTEM
+...`` are built from the per-system modules listed in :data:`SYSTEMS`. Each module
+exposes ``add_<command>_args(parser)`` and ``<command>(args) -> int`` for the
+commands it supports, plus ``HELP = {command: text}``. The modules import TensorFlow
+lazily, so ``--help`` answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import textwrap
+
+SYSTEMS = {
+    "dfe": "tfaudio.cli.dfe",
+    "qualitynet": "tfaudio.cli.qualitynet",
+}
+
+DESCRIPTIONS = {
+    "train": "Train a system. Without --data-dir each system uses its embedded synthetic "
+    "dataset, generated once in the real dataset's on-disk layout.",
+    "eval": "Evaluate a trained run and write the paper's tables and figures.",
+    "export": "Export a trained run as a versioned SavedModel (TF Serving layout) plus TFLite.",
+}
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def user_errors():
+    """Exception types reported as a one-line error (exit 2) instead of a traceback."""
+    from tfaudio.audio import AudioError
+    from tfaudio.config import ConfigError
+    from tfaudio.data.urbansound8k import DatasetError
+    from tfaudio.export.core import ExportError
+    from tfaudio.training.core import RunDirError
+
+    errors = [AudioError, ConfigError, DatasetError, ExportError, RunDirError, FileNotFoundError]
+    try:
+        from tfaudio.data.quality import ManifestError
+
+        errors.append(ManifestError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(command: str, argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = argparse.ArgumentParser(
+        prog=f"tfaudio-{command}", description=DESCRIPTIONS[command], formatter_class=Formatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="system", required=True, metavar="SYSTEM")
+    for name, modpath in SYSTEMS.items():
+        try:
+            mod = importlib.import_module(modpath)
+        except ModuleNotFoundError as exc:
+            if exc.name == modpath:
+                continue
+            raise
+        if not hasattr(mod, f"add_{command}_args"):
+            continue
+        help_text = mod.HELP[command]
+        p = sub.add_parser(
+            name,
+            help=help_text.splitlines()[0],
+            description=textwrap.dedent(help_text),
+            formatter_class=Formatter,
+        )
+        getattr(mod, f"add_{command}_args")(p)
+        p.set_defaults(func=getattr(mod, command))
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except user_errors() as exc:
+        print(f"tfaudio-{command} {args.system}: error: {exc}", file=sys.stderr)
+        return 2

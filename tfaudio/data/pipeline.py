@@ -1,0 +1,140 @@
+"""From a list of clips to tf.data: parallel decode, in-graph features, disk cache.
+
+Fixed-length clip datasets (UrbanSound8K-style) go through three steps:
+
+1. :func:`decode_clips` decodes files in a thread pool (libsndfile and soxr release
+   the GIL), resamples, mixes to mono and pads/crops to the clip length; a bad file
+   is an error naming it, or with ``skip_bad=True`` a warning listing every skipped
+   file and why.
+2. :func:`compute_features` runs the project's feature front-end (the same Keras
+   layer that sits inside exported models) on batches of waveforms.
+3. :func:`cached` stores the result under ``cache_root()/features/<key>.npz``, keyed by
+   a hash of the file list (with sizes and mtimes), the front-end config and any
+   corruption settings, so a second run skips decoding entirely.
+
+:func:`to_dataset` turns arrays into a ``tf.data.Dataset`` of ``(features, label)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from tfaudio.audio import AudioError, load_audio, pad_or_crop
+from tfaudio.data.cache import cache_root
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decoded:
+    waves: np.ndarray  # [N, samples] float32
+    kept: np.ndarray  # indices into the input list
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+
+def decode_clips(
+    paths: Sequence[str],
+    sample_rate: int,
+    num_samples: int,
+    skip_bad: bool = False,
+    workers: Optional[int] = None,
+    progress: bool = True,
+    desc: str = "decode",
+) -> Decoded:
+    """Decode ``paths`` to ``[N, num_samples]`` float32 (zero padded / cropped)."""
+
+    def one(path):
+        try:
+            return pad_or_crop(load_audio(path, sample_rate=sample_rate), num_samples), None
+        except AudioError as exc:
+            return None, exc
+
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    waves = np.zeros((len(paths), num_samples), np.float32)
+    ok = np.zeros(len(paths), bool)
+    skipped = []
+    with ThreadPoolExecutor(workers) as pool:
+        results = pool.map(one, paths)
+        for i, (wave, err) in enumerate(
+            tqdm(results, total=len(paths), desc=desc, disable=not progress, leave=False)
+        ):
+            if err is not None:
+                if not skip_bad:
+                    raise AudioError(err.path, err.reason + " (pass --skip-bad-files to skip it)")
+                skipped.append((err.path, err.reason))
+                continue
+            waves[i] = wave
+            ok[i] = True
+    if skipped:
+        listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
+        log.warning("skipped %d unreadable file(s):\n%s", len(skipped), listing)
+    kept = np.flatnonzero(ok)
+    return Decoded(waves[kept], kept, skipped)
+
+
+def compute_features(frontend, waves: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Run a waveform -> features Keras layer over ``waves`` in batches."""
+    fn = tf.function(lambda x: frontend(x), reduce_retracing=True)
+    out = [fn(tf.constant(waves[i : i + batch_size])).numpy() for i in range(0, len(waves), batch_size)]
+    if not out:
+        raise ValueError("no waveforms to compute features from")
+    feats = np.concatenate(out).astype(np.float32)
+    if not np.all(np.isfinite(feats)):
+        raise FloatingPointError("feature front-end produced NaN/inf values")
+    return feats
+
+
+def file_fingerprint(paths: Sequence[str]) -> List:
+    """(path, size, mtime) per file; missing files fingerprint as None."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((str(p), st.st_size, int(st.st_mtime)))
+        except OSError:
+            out.append((str(p), None, None))
+    return out
+
+
+def cache_key(**parts) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def cached(key: str, build: Callable[[], dict], enabled: bool = True) -> dict:
+    """Load ``<cache>/features/<key>.npz`` or build it (a dict of arrays) and store it."""
+    if not enabled:
+        return build()
+    path = cache_root() / "features" / f"{key}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return arrays
+
+
+def to_dataset(features: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+    """``(features [frames, bins] float32, label int32)`` examples."""
+    return tf.data.Dataset.from_tensor_slices(
+        (features.astype(np.float32), labels.astype(np.int32))
+    )

@@ -1,0 +1,140 @@
+"""UrbanSound8K as it ships: ``metadata/UrbanSound8K.csv`` + ``audio/fold1..fold10/``.
+
+The CSV has the columns slice_file_name, fsID, start, end, salience, fold, classID,
+class. Files are WAV at many rates (8-96 kHz), 16/24-bit, mono or stereo, up to 4 s;
+:func:`tfaudio.audio.load_audio` resamples and mixes them down.
+
+Splits: ``paper`` (folds 1-8 train, 9 dev, 10 test, as the DFE paper) or
+``cv<K>`` for the official 10-fold cross-validation (fold K is the test fold, the
+next fold — K+1, or 1 after 10 — is the dev fold, the other eight train).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
+CLASSES = (
+    "air_conditioner",
+    "car_horn",
+    "children_playing",
+    "dog_bark",
+    "drilling",
+    "engine_idling",
+    "gun_shot",
+    "jackhammer",
+    "siren",
+    "street_music",
+)
+FOLDS = tuple(range(1, 11))
+
+
+class DatasetError(ValueError):
+    """The on-disk dataset does not have the expected layout or content."""
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Tuple[int, ...]
+    dev: Tuple[int, ...]
+    test: Tuple[int, ...]
+
+
+def split_folds(name: str) -> Split:
+    """``paper`` -> 1-8 / 9 / 10; ``cvK`` -> test K, dev K+1 (mod 10), train the rest."""
+    if name == "paper":
+        return Split(tuple(range(1, 9)), (9,), (10,))
+    if name.startswith("cv") and name[2:].isdigit() and 1 <= int(name[2:]) <= 10:
+        k = int(name[2:])
+        dev = k % 10 + 1
+        return Split(tuple(f for f in FOLDS if f not in (k, dev)), (dev,), (k,))
+    raise DatasetError(f"unknown split {name!r}: use 'paper' or 'cv1' ... 'cv10'")
+
+
+def read_metadata(root) -> pd.DataFrame:
+    """Read and validate ``metadata/UrbanSound8K.csv``; adds an absolute ``path`` column."""
+    root = Path(root)
+    csv = root / "metadata" / "UrbanSound8K.csv"
+    if not csv.exists():
+        raise DatasetError(
+            f"{csv} not found: --data-dir must point at the UrbanSound8K folder that holds "
+            f"metadata/UrbanSound8K.csv and audio/fold1..fold10"
+        )
+    try:
+        df = pd.read_csv(csv)
+    except Exception as exc:
+        raise DatasetError(f"{csv}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in ("slice_file_name", "fold", "classID", "class") if c not in df.columns]
+    if missing:
+        raise DatasetError(f"{csv}: missing column(s) {missing}; found {list(df.columns)}")
+    for col in ("fold", "classID"):
+        bad = df[pd.to_numeric(df[col], errors="coerce").isna()]
+        if len(bad):
+            row = bad.index[0]
+            raise DatasetError(
+                f"{csv}: row {row + 2} has a non-numeric {col} {df.at[row, col]!r}"
+            )
+        df[col] = df[col].astype(int)
+    bad_fold = df[~df["fold"].isin(FOLDS)]
+    if len(bad_fold):
+        row = bad_fold.index[0]
+        raise DatasetError(f"{csv}: row {row + 2} has unknown fold {df.at[row, 'fold']} (1-10)")
+    bad_cls = df[~df["classID"].between(0, len(CLASSES) - 1)]
+    if len(bad_cls):
+        row = bad_cls.index[0]
+        raise DatasetError(
+            f"{csv}: row {row + 2} has unknown classID {df.at[row, 'classID']} (0-9)"
+        )
+    expected = df["classID"].map(dict(enumerate(CLASSES)))
+    wrong = df[expected != df["class"]]
+    if len(wrong):
+        row = wrong.index[0]
+        raise DatasetError(
+            f"{csv}: row {row + 2} pairs classID {df.at[row, 'classID']} with class "
+            f"{df.at[row, 'class']!r}, expected {expected[row]!r}"
+        )
+    df["path"] = [
+        str(root / "audio" / f"fold{f}" / name) for f, name in zip(df["fold"], df["slice_file_name"])
+    ]
+    return df
+
+
+def load_split(root, split: str = "paper") -> Dict[str, pd.DataFrame]:
+    """``{"train": df, "dev": df, "test": df}`` for a split name (see :func:`split_folds`)."""
+    df = read_metadata(root)
+    folds = split_folds(split)
+    out = {}
+    for part in ("train", "dev", "test"):
+        sub = df[df["fold"].isin(getattr(folds, part))].reset_index(drop=True)
+        if sub.empty:
+            raise DatasetError(f"{root}: split {split!r} has no {part} clips (folds {getattr(folds, part)})")
+        out[part] = sub
+    return out
+
+
+def list_noises(noise_dir, names: Sequence[str] | None = None) -> List[Path]:
+    """Audio files of a noise folder (NOISEX-92 style: one file per noise type).
+
+    The noise type is the file stem (``babble.wav`` -> ``babble``). ``names`` picks a
+    subset and must all exist.
+    """
+    noise_dir = Path(noise_dir)
+    if not noise_dir.is_dir():
+        raise DatasetError(f"noise folder {noise_dir} does not exist")
+    exts = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".sph", ".nist", ".au"}
+    files = sorted(p for p in noise_dir.iterdir() if p.suffix.lower() in exts and p.is_file())
+    if not files:
+        raise DatasetError(f"noise folder {noise_dir} holds no audio files")
+    if names:
+        by_name = {p.stem: p for p in files}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise DatasetError(f"{noise_dir}: no noise named {unknown}; found {sorted(by_name)}")
+        files = [by_name[n] for n in names]
+    return files

@@ -1,0 +1,131 @@
+"""Export: versioned SavedModels in TF Serving layout, TFLite beside them, checked.
+
+``exported_models/<model>/<version>/`` holds ``saved_model.pb``, ``variables/``,
+``assets/`` (class names etc.), ``model.tflite`` and ``export.json`` (resolved config,
+source checkpoint, the checks it passed). A version is built in a hidden temporary
+folder next to its final place and renamed into place only after every artifact was
+reloaded and checked, so TF Serving never sees a half-written version and an existing
+version is never overwritten.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfaudio.config import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(RuntimeError):
+    """An artifact failed its post-write check or the target is not writable."""
+
+
+def next_version(model_dir) -> int:
+    """1 + the highest integer version folder (TF Serving's convention)."""
+    model_dir = Path(model_dir)
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def check_signals(sample_rate: int, seconds: float = 1.0, batch: int = 1) -> Dict[str, np.ndarray]:
+    """Silence, white noise and a 440 Hz tone: each must give finite, well-formed output."""
+    n = int(sample_rate * seconds)
+    t = np.arange(n) / sample_rate
+    rng = np.random.default_rng(0)
+    sigs = {
+        "silence": np.zeros(n),
+        "noise": 0.1 * rng.standard_normal(n),
+        "tone": 0.5 * np.sin(2 * np.pi * 440.0 * t),
+    }
+    return {k: np.tile(v.astype(np.float32)[None], (batch, 1)) for k, v in sigs.items()}
+
+
+def tflite_builtin_converter(converter: tf.lite.TFLiteConverter, quantization: Optional[str] = None):
+    """Restrict a converter to builtin ops (the LiteRT pip runtime has no Flex delegate)."""
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":  # dynamic-range: int8 weights, float activations
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization is not None:
+        raise ValueError(f"unknown quantization {quantization!r} (float16, int8)")
+    return converter
+
+
+def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarray,
+               signature: Optional[str] = None, num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Run a TFLite model with the LiteRT runtime through its signature runner.
+
+    Input shapes are resized to the given arrays, so a model with a dynamic axis
+    takes any length.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    kw = {"num_threads": num_threads} if num_threads else {}
+    if isinstance(model_path_or_bytes, (bytes, bytearray)):
+        interp = Interpreter(model_content=bytes(model_path_or_bytes), **kw)
+    else:
+        interp = Interpreter(model_path=str(model_path_or_bytes), **kw)
+    sigs = interp.get_signature_list()
+    key = signature or next(iter(sigs))
+    runner = interp.get_signature_runner(key)
+    if not isinstance(inputs, Mapping):
+        names = sigs[key]["inputs"]
+        if len(names) != 1:
+            raise ValueError(f"signature {key} takes {names}; pass a dict")
+        inputs = {names[0]: inputs}
+    return {k: np.asarray(v) for k, v in runner(**inputs).items()}
+
+
+def export_version(
+    base_dir,
+    model_name: str,
+    write_saved_model: Callable[[Path], None],
+    write_tflite: Optional[Callable[[Path, Path], None]] = None,
+    verify: Optional[Callable[[Path], dict]] = None,
+    assets: Optional[Mapping[str, str]] = None,
+    metadata: Optional[dict] = None,
+    version: Optional[int] = None,
+) -> Path:
+    """Write the next version of ``model_name`` under ``base_dir`` atomically.
+
+    ``write_saved_model(tmp_dir)`` writes the SavedModel into the temporary version
+    folder; ``write_tflite(tmp_dir, tflite_path)`` converts it; ``verify(tmp_dir)``
+    reloads everything and returns the checks' results (it raises on failure). Only
+    then is the folder renamed to ``<base_dir>/<model_name>/<version>``. An explicit
+    ``version`` that exists already is an error.
+    """
+    model_dir = Path(base_dir) / model_name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = version or next_version(model_dir)
+    final = model_dir / str(version)
+    if final.exists():
+        raise ExportError(f"{final} exists; versions are never overwritten")
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
+    try:
+        write_saved_model(tmp)
+        if assets:
+            (tmp / "assets").mkdir(exist_ok=True)
+            for name, text in assets.items():
+                (tmp / "assets" / name).write_text(text, encoding="utf-8")
+        if write_tflite is not None:
+            write_tflite(tmp, tmp / "model.tflite")
+        checks = verify(tmp) if verify is not None else {}
+        write_json_atomic(tmp / "export.json", {"version": version, "checks": checks, **(metadata or {})})
+        if final.exists():  # another exporter won the race
+            raise ExportError(f"{final} appeared while exporting; not overwritten")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("exported %s", final)
+    return final

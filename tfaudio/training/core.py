@@ -1,0 +1,288 @@
+"""One custom training loop for every system.
+
+A training *algorithm* is a :class:`Task`: it owns its models and optimizers and
+defines one gradient step that returns a named dict of loss terms. The loop here
+owns everything else, identically for every algorithm:
+
+* the ``tf.distribute`` strategy (default strategy on one machine, ``mirrored`` for
+  several local GPUs, ``multiworker`` on a cluster) — the step runs under
+  ``strategy.run`` inside a ``tf.function``;
+* a checkpoint at the end of every epoch (model + optimizer + epoch counter), so
+  ``resume=True`` after a kill loses at most the epoch that was running;
+* the best checkpoint by the task's dev metric (``best/``) and ``best.json``;
+* TensorBoard scalars (``tb/``), ``metrics.jsonl`` (one line per epoch), a tqdm
+  progress bar, and the resolved config as ``config.json`` beside the checkpoints;
+* seeding: ``keras.utils.set_random_seed(seed)`` and a per-epoch data seed, so an
+  interrupted-and-resumed run sees the same data order as an uninterrupted one.
+
+Layout of a stage directory::
+
+    <run_dir>/<stage>/config.json  ckpt/  best/  best.json  metrics.jsonl  tb/  state.json
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from tfaudio.config import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+DatasetOrFactory = Union[tf.data.Dataset, Callable[[int], tf.data.Dataset]]
+
+
+class RunDirError(RuntimeError):
+    """A run directory is not in the state an operation needs."""
+
+
+class Task:
+    """Base class of a training algorithm (one per stage / strategy).
+
+    Subclasses set :attr:`monitor` (a key of :meth:`evaluate`'s result) and
+    :attr:`monitor_mode` and implement :meth:`build`, :meth:`checkpoint_items`,
+    :meth:`train_step` and :meth:`evaluate`.
+    """
+
+    monitor: str = "dev_accuracy"
+    monitor_mode: str = "max"
+
+    def build(self) -> None:
+        """Create models and optimizers. Called inside ``strategy.scope()``."""
+        raise NotImplementedError
+
+    def checkpoint_items(self) -> Dict[str, tf.Module]:
+        """Named trackables saved every epoch (models, optimizers)."""
+        raise NotImplementedError
+
+    def best_items(self) -> Dict[str, tf.Module]:
+        """Named trackables kept at the best dev metric (defaults to all)."""
+        return self.checkpoint_items()
+
+    def train_step(self, batch) -> Dict[str, tf.Tensor]:
+        """One step on one replica's batch; returns loss terms incl. ``"loss"``."""
+        raise NotImplementedError
+
+    def evaluate(self, dataset: tf.data.Dataset) -> Dict[str, float]:
+        """Metrics on a dataset (plain floats), run outside the strategy."""
+        raise NotImplementedError
+
+
+def replica_loss(per_example_loss: tf.Tensor) -> tf.Tensor:
+    """Mean loss of this replica's batch scaled for cross-replica gradient summing."""
+    ctx = tf.distribute.get_replica_context()
+    n = ctx.num_replicas_in_sync if ctx is not None else 1
+    return tf.reduce_mean(per_example_loss) / tf.cast(n, per_example_loss.dtype)
+
+
+def make_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """``default`` (one device), ``mirrored`` (all local GPUs) or ``multiworker`` (TF_CONFIG)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r} (default, mirrored, multiworker)")
+
+
+@dataclass
+class FitResult:
+    stage_dir: Path
+    best_metric: float
+    best_epoch: int
+    epochs_run: int
+    history: list = field(default_factory=list)
+
+
+def stage_state(stage_dir) -> dict:
+    """``state.json`` of a stage ({} when the stage never started)."""
+    p = Path(stage_dir) / "state.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def stage_complete(stage_dir) -> bool:
+    return bool(stage_state(stage_dir).get("complete"))
+
+
+def restore_best(stage_dir, items: Mapping[str, tf.Module]) -> None:
+    """Restore named sub-modules from a stage's best checkpoint (stage hand-over)."""
+    path = tf.train.latest_checkpoint(str(Path(stage_dir) / "best"))
+    if path is None:
+        raise RunDirError(f"{stage_dir}: no best checkpoint (has this stage been trained?)")
+    tf.train.Checkpoint(**items).read(path).expect_partial()
+
+
+def _is_better(value: float, best: float, mode: str) -> bool:
+    if math.isnan(value):
+        return False
+    if math.isnan(best):
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def fit(
+    task: Task,
+    train_data: DatasetOrFactory,
+    dev_data: Optional[tf.data.Dataset],
+    stage_dir,
+    epochs: int,
+    config: Optional[dict] = None,
+    resume: bool = False,
+    strategy: Optional[tf.distribute.Strategy] = None,
+    seed: int = 0,
+    progress: bool = True,
+    steps_per_epoch: Optional[int] = None,
+) -> FitResult:
+    """Train ``task`` for ``epochs`` epochs with checkpoints in ``stage_dir``.
+
+    ``train_data`` is a dataset or a function ``epoch -> dataset`` (preferred: it lets
+    the data order depend on the epoch only, which keeps resumed runs reproducible).
+    With ``resume=False`` a stage directory that already holds checkpoints is an
+    error (nothing is overwritten); with ``resume=True`` training continues after the
+    last finished epoch.
+    """
+    stage_dir = Path(stage_dir)
+    ckpt_dir, best_dir = stage_dir / "ckpt", stage_dir / "best"
+    existing = tf.train.latest_checkpoint(str(ckpt_dir))
+    if existing and not resume:
+        raise RunDirError(
+            f"{stage_dir} already holds checkpoints; pass --resume to continue it, or "
+            f"choose another --run-dir"
+        )
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    strategy = strategy or tf.distribute.get_strategy()
+
+    with strategy.scope():
+        task.build()
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        best_var = tf.Variable(float("nan"), dtype=tf.float64, trainable=False, name="best")
+        best_epoch_var = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
+        ckpt = tf.train.Checkpoint(
+            epoch=epoch_var, best=best_var, best_epoch=best_epoch_var, **task.checkpoint_items()
+        )
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2)
+    best_ckpt = tf.train.Checkpoint(**task.best_items())
+    best_manager = tf.train.CheckpointManager(best_ckpt, str(best_dir), max_to_keep=1)
+
+    if existing:
+        ckpt.restore(existing).assert_existing_objects_matched()
+        log.info("resumed %s at epoch %d", stage_dir, int(epoch_var.numpy()))
+    if config is not None:
+        write_json_atomic(stage_dir / "config.json", config)
+    write_json_atomic(stage_dir / "state.json", {"complete": False, "epochs": epochs})
+
+    @tf.function(reduce_retracing=True)
+    def distributed_step(batch):
+        per_replica = strategy.run(task.train_step, args=(batch,))
+        return {
+            k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+            for k, v in per_replica.items()
+        }
+
+    writer = tf.summary.create_file_writer(str(stage_dir / "tb"))
+    history = []
+    start_epoch = int(epoch_var.numpy())
+    for epoch in range(start_epoch, epochs):
+        ds = train_data(epoch) if callable(train_data) else train_data
+        n_steps = steps_per_epoch or int(ds.cardinality().numpy())
+        dist_ds = strategy.experimental_distribute_dataset(ds)
+        totals: Dict[str, float] = {}
+        count = 0
+        t0 = time.time()
+        bar = tqdm(
+            total=n_steps if n_steps > 0 else None,
+            desc=f"{stage_dir.name} {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=False,
+            unit="step",
+        )
+        for step, batch in enumerate(dist_ds):
+            if steps_per_epoch and step >= steps_per_epoch:
+                break
+            losses = {k: float(v) for k, v in distributed_step(batch).items()}
+            if not math.isfinite(losses.get("loss", 0.0)):
+                raise FloatingPointError(
+                    f"{stage_dir.name}: loss became {losses['loss']} at epoch {epoch + 1}, "
+                    f"step {step + 1}; the last good checkpoint is in {ckpt_dir}"
+                )
+            for k, v in losses.items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{totals['loss'] / count:.4f}")
+        bar.close()
+        record = {"epoch": epoch + 1, "seconds": round(time.time() - t0, 2)}
+        record.update({f"train_{k}": v / max(count, 1) for k, v in totals.items()})
+        if dev_data is not None:
+            record.update(task.evaluate(dev_data))
+        metric = float(record.get(task.monitor, float("nan")))
+        if _is_better(metric, float(best_var.numpy()), task.monitor_mode) or (
+            dev_data is None
+        ):
+            best_var.assign(metric)
+            best_epoch_var.assign(epoch + 1)
+            best_manager.save(checkpoint_number=epoch + 1)
+            write_json_atomic(
+                stage_dir / "best.json",
+                {"epoch": epoch + 1, "monitor": task.monitor, "value": metric, **record},
+            )
+        epoch_var.assign(epoch + 1)
+        manager.save(checkpoint_number=epoch + 1)
+        with writer.as_default(step=epoch + 1):
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    tf.summary.scalar(k, v)
+        writer.flush()
+        with open(stage_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        history.append(record)
+        shown = ", ".join(
+            f"{k}={v:.4f}" for k, v in record.items() if isinstance(v, float) and k != "seconds"
+        )
+        tqdm.write(f"[{stage_dir.name}] epoch {epoch + 1}/{epochs} {shown} ({record['seconds']}s)")
+
+    write_json_atomic(
+        stage_dir / "state.json",
+        {
+            "complete": True,
+            "epochs": epochs,
+            "best_epoch": int(best_epoch_var.numpy()),
+            "best": float(best_var.numpy()),
+            "monitor": task.monitor,
+        },
+    )
+    return FitResult(
+        stage_dir=stage_dir,
+        best_metric=float(best_var.numpy()),
+        best_epoch=int(best_epoch_var.numpy()),
+        epochs_run=epochs - start_epoch,
+        history=history,
+    )
+
+
+def seeded_batches(
+    ds: tf.data.Dataset, batch_size: int, seed: int, shuffle_buffer: int = 10000
+) -> Callable[[int], tf.data.Dataset]:
+    """``epoch -> shuffled, batched, prefetched dataset`` with a per-epoch seed."""
+
+    def make(epoch: int) -> tf.data.Dataset:
+        out = ds.shuffle(shuffle_buffer, seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
+        return out.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    return make
+
+
+def nan_safe_mean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.mean()) if values.size else float("nan")

@@ -19,6 +19,7 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
         "pandas>=2.0",
+        "tabulate>=0.9",  # pandas.DataFrame.to_markdown for the paper tables
         "numpy>=1.26",
         "scipy>=1.11",
         "matplotlib>=3.7",

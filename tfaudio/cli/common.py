@@ -2,7 +2,7 @@
 
 ``tfaudio-train SYSTEM ...``, ``tfaudio-eval SYSTEM ...`` and ``tfaudio-export SYSTEM
 ...`` are built from the per-system modules listed in :data:`SYSTEMS`. Each module
-exposes ``add_<command>_args(parser)`` and ``<command>(args) -> int`` for the
+exposes ``add_<command>_args(parser)`` and ``train`` / ``evaluate`` / ``export`` ``(args) -> int`` for the
 commands it supports, plus ``HELP = {command: text}``. The modules import TensorFlow
 lazily, so ``--help`` answers at once.
 """
@@ -26,6 +26,9 @@ DESCRIPTIONS = {
     "eval": "Evaluate a trained run and write the paper's tables and figures.",
     "export": "Export a trained run as a versioned SavedModel (TF Serving layout) plus TFLite.",
 }
+
+
+FUNCTIONS = {"train": "train", "eval": "evaluate", "export": "export", "score": "score"}
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -74,7 +77,7 @@ def main(command: str, argv=None) -> int:
             formatter_class=Formatter,
         )
         getattr(mod, f"add_{command}_args")(p)
-        p.set_defaults(func=getattr(mod, command))
+        p.set_defaults(func=getattr(mod, FUNCTIONS[command]))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,9 +84,20 @@ def decode_clips(
     return Decoded(waves[kept], kept, skipped)
 
 
+_GRAPH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def graph_fn(layer, method=None):
+    """One ``tf.function`` per layer/model (traced once, reused on every call)."""
+    if layer not in _GRAPH_FNS:
+        call = method or (lambda x: layer(x, training=False))
+        _GRAPH_FNS[layer] = tf.function(call, reduce_retracing=True)
+    return _GRAPH_FNS[layer]
+
+
 def compute_features(frontend, waves: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Run a waveform -> features Keras layer over ``waves`` in batches."""
-    fn = tf.function(lambda x: frontend(x), reduce_retracing=True)
+    fn = graph_fn(frontend, lambda x: frontend(x))
     out = [fn(tf.constant(waves[i : i + batch_size])).numpy() for i in range(0, len(waves), batch_size)]
     if not out:
         raise ValueError("no waveforms to compute features from")

@@ -29,7 +29,7 @@ from scipy import signal as sps
 from tfaudio.data.cache import embedded_dir
 from tfaudio.data.urbansound8k import CLASSES
 
-GENERATOR_VERSION = "us8k-synth-1"
+GENERATOR_VERSION = "us8k-synth-2"
 NOISE_NAMES = ("babble", "f16", "factory1", "factory2", "leopard", "pink", "destroyerengine")
 NOISE_RATE = 19980  # NOISEX-92's sampling rate
 
@@ -59,8 +59,13 @@ def _pink(rng, n):
     return x / (np.abs(x).max() + 1e-9)
 
 
-def synth_event(class_id: int, rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
-    """One clip of class ``class_id`` (0-9, UrbanSound8K order)."""
+def synth_event(class_id: int, rng: np.random.Generator, sr: int, seconds: float,
+                distractor: bool = True) -> np.ndarray:
+    """One clip of class ``class_id`` (0-9, UrbanSound8K order).
+
+    Like real street recordings, the clip holds a background (pink noise at a random
+    level) and, with ``distractor``, often a quieter sound of another class.
+    """
     n = int(sr * seconds)
     t = np.arange(n) / sr
     name = CLASSES[class_id]
@@ -126,7 +131,10 @@ def synth_event(class_id: int, rng: np.random.Generator, sr: int, seconds: float
             seg = sum(_tone(t[:d], f, 5, 0.6) for f in chord) * np.hanning(d)
             x[s : s + d] += seg
     x = x / (np.abs(x).max() + 1e-9) * rng.uniform(0.3, 0.9)
-    x += rng.uniform(0.005, 0.03) * _pink(rng, n)  # street background
+    x += rng.uniform(0.01, 0.15) * _pink(rng, n)  # street background
+    if distractor and rng.random() < 0.6:
+        other = (class_id + int(rng.integers(1, len(CLASSES)))) % len(CLASSES)
+        x += rng.uniform(0.1, 0.35) * synth_event(other, rng, sr, seconds, distractor=False)
     return np.clip(x, -1, 1).astype(np.float32)
 
 

@@ -61,6 +61,31 @@ def tflite_builtin_converter(converter: tf.lite.TFLiteConverter, quantization: O
     return converter
 
 
+def convert_tflite(concrete_fn, quantization: Optional[str] = None,
+                   signature: str = "serving_default") -> bytes:
+    """TFLite bytes (builtin ops only) of ``concrete_fn``, its named inputs/outputs kept.
+
+    Keras 3 variables survive ``from_saved_model`` as resource variables (VAR_HANDLE)
+    whose values LiteRT never receives — the model would run on zeros. So the
+    function is frozen first (variables -> constants), re-wrapped so its outputs keep
+    their names, saved as a throw-away SavedModel and converted from there.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(concrete_fn)
+    outputs = concrete_fn.structured_outputs
+    if not isinstance(outputs, Mapping):
+        raise ExportError("convert_tflite needs a function returning a dict of named outputs")
+    keys = sorted(outputs)  # tf.nest flattens dicts in sorted key order
+    specs = list(concrete_fn.structured_input_signature[0])
+    module = tf.Module()
+    module.fn = tf.function(lambda *args: dict(zip(keys, frozen(*args))), input_signature=specs)
+    with tempfile.TemporaryDirectory(prefix="tfaudio-tflite-") as tmp:
+        tf.saved_model.save(module, tmp, signatures={signature: module.fn.get_concrete_function()})
+        conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[signature])
+        return tflite_builtin_converter(conv, quantization).convert()
+
+
 def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarray,
                signature: Optional[str] = None, num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
     """Run a TFLite model with the LiteRT runtime through its signature runner.

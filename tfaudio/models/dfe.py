@@ -44,6 +44,7 @@ class DFEModelConfig:
     generator_filters: Tuple[int, ...] = (12, 72, 256)
     generator_dilations: Tuple[int, ...] = (6, 4, 1)
     kernel_size: int = 3
+    bn_momentum: float = 0.9  # (choice) Keras' 0.99 lags far behind on small datasets
 
 
 def to_image(features: tf.Tensor) -> tf.Tensor:
@@ -75,7 +76,7 @@ class CNNFC(keras.Model):
         for i, f in enumerate(cfg.classifier_filters):
             block = [
                 keras.layers.Conv2D(f, cfg.kernel_size, padding="same", use_bias=False),
-                keras.layers.BatchNormalization(),
+                keras.layers.BatchNormalization(momentum=cfg.bn_momentum),
                 keras.layers.ReLU(),
             ]
             if i in self.POOL_AFTER:
@@ -126,7 +127,7 @@ class FilterGenerator(keras.Model):
             keras.layers.Conv2D(f, cfg.kernel_size, padding="same", dilation_rate=d, use_bias=False)
             for f, d in zip(cfg.generator_filters, cfg.generator_dilations)
         ]
-        self.bns = [keras.layers.BatchNormalization() for _ in cfg.generator_filters]
+        self.bns = [keras.layers.BatchNormalization(momentum=cfg.bn_momentum) for _ in cfg.generator_filters]
         self.pools = [_pool(i) for i in range(len(cfg.generator_filters))]
         k = cfg.kernel_size
         in_ch = (1,) + tuple(cfg.mask_filters[:-1])

@@ -57,11 +57,12 @@ class Task:
     monitor_mode: str = "max"
 
     def build(self) -> None:
-        """Create models and optimizers. Called inside ``strategy.scope()``."""
+        """Create models (built) and optimizers (``optimizer.build(vars)``, so a resumed
+        run can restore their slots). Called inside ``strategy.scope()``."""
         raise NotImplementedError
 
     def checkpoint_items(self) -> Dict[str, tf.Module]:
-        """Named trackables saved every epoch (models, optimizers)."""
+        """Named Keras models / optimizers (or trackables) saved every epoch."""
         raise NotImplementedError
 
     def best_items(self) -> Dict[str, tf.Module]:
@@ -75,6 +76,28 @@ class Task:
     def evaluate(self, dataset: tf.data.Dataset) -> Dict[str, float]:
         """Metrics on a dataset (plain floats), run outside the strategy."""
         raise NotImplementedError
+
+
+def trackable(obj):
+    """What a checkpoint stores for ``obj``: a Keras model / layer / optimizer as an
+    ordered ``{"0000": variable, ...}`` dict, anything else as is.
+
+    ``tf.train.Checkpoint`` does not see layers that a Keras 3 model keeps in Python
+    lists, so saving the model object would silently skip them. Variables keyed by
+    their position in ``weights`` / ``variables`` (deterministic for the same code)
+    are always saved. Optimizers are built first so their slots exist on restore.
+    """
+    if isinstance(obj, keras.optimizers.Optimizer):
+        variables = obj.variables
+    elif isinstance(obj, keras.layers.Layer):
+        variables = obj.weights
+    else:
+        return obj
+    return {f"{i:04d}": v for i, v in enumerate(variables)}
+
+
+def _items(items: Mapping[str, object]) -> Dict[str, object]:
+    return {k: trackable(v) for k, v in items.items()}
 
 
 def replica_loss(per_example_loss: tf.Tensor) -> tf.Tensor:
@@ -119,7 +142,8 @@ def restore_best(stage_dir, items: Mapping[str, tf.Module]) -> None:
     path = tf.train.latest_checkpoint(str(Path(stage_dir) / "best"))
     if path is None:
         raise RunDirError(f"{stage_dir}: no best checkpoint (has this stage been trained?)")
-    tf.train.Checkpoint(**items).read(path).expect_partial()
+    status = tf.train.Checkpoint(**_items(items)).read(path)
+    status.assert_existing_objects_matched().expect_partial()  # save_counter is not ours
 
 
 def _is_better(value: float, best: float, mode: str) -> bool:
@@ -169,10 +193,10 @@ def fit(
         best_var = tf.Variable(float("nan"), dtype=tf.float64, trainable=False, name="best")
         best_epoch_var = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
         ckpt = tf.train.Checkpoint(
-            epoch=epoch_var, best=best_var, best_epoch=best_epoch_var, **task.checkpoint_items()
+            epoch=epoch_var, best=best_var, best_epoch=best_epoch_var, **_items(task.checkpoint_items())
         )
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2)
-    best_ckpt = tf.train.Checkpoint(**task.best_items())
+    best_ckpt = tf.train.Checkpoint(**_items(task.best_items()))
     best_manager = tf.train.CheckpointManager(best_ckpt, str(best_dir), max_to_keep=1)
 
     if existing:
@@ -281,8 +305,3 @@ def seeded_batches(
         return out.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     return make
-
-
-def nan_safe_mean(values) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()) if values.size else float("nan")

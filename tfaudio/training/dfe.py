@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import from_dict, to_dict, write_json_atomic
+from tfaudio.data.pipeline import graph_fn
 from tfaudio.data.dfe import DFEData, DFEDataConfig, FrontendConfig
 from tfaudio.models import dfe as M
 from tfaudio.training import core
@@ -85,6 +86,7 @@ class ClassifierTask(core.Task):
     def build(self):
         self.model = M.build(M.CNNFC(self.cfg.model), self.frames, self.mels)
         self.optimizer = keras.optimizers.Adam(self.cfg.train.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
         self._logits = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
     def checkpoint_items(self):
@@ -160,6 +162,7 @@ class EnhancerTask(core.Task):
             self.trained = [second]
         self.variables = [v for net in self.trained for v in net.trainable_variables]
         self.optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
+        self.optimizer.build(self.variables)
         self._logits = tf.function(
             lambda x: self.model(x, training=False)["logits"], reduce_retracing=True
         )
@@ -281,7 +284,7 @@ def trained_stages(run_dir) -> List[str]:
 
 
 def predict_probs(model: M.MaskedClassifier, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    fn = tf.function(lambda x: model(x, training=False)["probs"], reduce_retracing=True)
+    fn = graph_fn(model, lambda x: model(x, training=False)["probs"])
     return np.concatenate(
         [fn(tf.constant(features[i : i + batch_size])).numpy() for i in range(0, len(features), batch_size)]
     )

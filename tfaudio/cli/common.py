@@ -45,9 +45,9 @@ def user_errors():
 
     errors = [AudioError, ConfigError, DatasetError, ExportError, RunDirError, FileNotFoundError]
     try:
-        from tfaudio.data.quality import ManifestError
+        from tfaudio.data.quality import ManifestError, QualitySetError
 
-        errors.append(ManifestError)
+        errors.extend([ManifestError, QualitySetError])
     except ImportError:
         pass
     return tuple(errors)

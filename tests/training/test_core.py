@@ -1,0 +1,129 @@
+"""The shared training loop: checkpoints, best model, resume after a real kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np, tensorflow as tf, keras
+    from tfaudio.training import core
+
+    tf.config.experimental.enable_op_determinism()
+    stage_dir, epochs, resume, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", float(sys.argv[4])
+
+    class Tiny(core.Task):
+        monitor, monitor_mode = "dev_loss", "min"
+
+        def build(self):
+            self.model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                                           keras.layers.Dense(1)])
+            self.opt = keras.optimizers.Adam(1e-2)
+            self.opt.build(self.model.trainable_variables)
+
+        def checkpoint_items(self):
+            return {"model": self.model, "optimizer": self.opt}
+
+        def train_step(self, batch):
+            x, y = batch
+            with tf.GradientTape() as tape:
+                loss = core.replica_loss(tf.square(self.model(x)[:, 0] - y))
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            self.opt.apply_gradients(zip(grads, self.model.trainable_variables))
+            return {"loss": loss}
+
+        def evaluate(self, ds):
+            errs = [float(tf.reduce_mean(tf.square(self.model(x)[:, 0] - y))) for x, y in ds]
+            return {"dev_loss": float(np.mean(errs))}
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((160, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0], "float32")).astype("float32")
+
+    def pause(a, b):
+        time.sleep(slow)
+        return a, b
+
+    base = tf.data.Dataset.from_tensor_slices((x, y))
+    batches = core.seeded_batches(base, 16, seed=1)
+    train = lambda e: batches(e).map(
+        lambda a, b: tf.numpy_function(pause, [a, b], [tf.float32, tf.float32]))
+    task = Tiny()
+    core.fit(task, train, base.batch(32), stage_dir, epochs, config={"lr": 0.01}, resume=resume,
+             seed=3, progress=False)
+    np.save(stage_dir + "/final.npy", np.concatenate([w.numpy().ravel() for w in task.model.weights]))
+    """
+)
+
+
+def run(stage_dir, epochs, resume, slow=0.0, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(stage_dir), str(epochs), "1" if resume else "0", str(slow)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw,
+    )
+
+
+def epochs_logged(stage_dir):
+    path = stage_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["epoch"] for line in path.read_text().splitlines()]
+
+
+def test_resume_after_kill_continues_and_matches_uninterrupted(tmp_path):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    p = run(full, 5, False)
+    out = p.communicate(timeout=240)[0]
+    assert p.returncode == 0, out
+    assert epochs_logged(full) == [1, 2, 3, 4, 5]
+    state = json.loads((full / "state.json").read_text())
+    assert state["complete"] and 1 <= state["best_epoch"] <= 5
+    assert json.loads((full / "config.json").read_text()) == {"lr": 0.01}
+    assert (full / "best.json").exists() and any((full / "tb").iterdir())
+
+    p = run(killed, 5, False, slow=0.05)
+    deadline = time.time() + 240
+    while len(epochs_logged(killed)) < 2 and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    done = epochs_logged(killed)
+    assert 2 <= len(done) < 5, f"kill landed at {done}"
+    assert not json.loads((killed / "state.json").read_text())["complete"]
+
+    p = run(killed, 5, False)  # without --resume: refused, nothing overwritten
+    out = p.communicate(timeout=240)[0]
+    assert p.returncode != 0 and "--resume" in out
+
+    p = run(killed, 5, True)
+    out = p.communicate(timeout=240)[0]
+    assert p.returncode == 0, out
+    logged = epochs_logged(killed)
+    assert logged[: len(done)] == done and logged[len(done):] == list(range(len(done) + 1, 6))
+    np.testing.assert_allclose(np.load(killed / "final.npy"), np.load(full / "final.npy"), rtol=1e-5, atol=1e-6)
+
+
+def test_restore_best_rejects_a_mismatched_model(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from tfaudio.training import core
+
+    a = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    ckpt = tf.train.Checkpoint(model=core.trackable(a))
+    ckpt.save(str(tmp_path / "best" / "ckpt"))
+    b = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    core.restore_best(tmp_path, {"model": b})
+    np.testing.assert_array_equal(a.weights[0].numpy(), b.weights[0].numpy())
+    c = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(2)])
+    with pytest.raises(AssertionError):
+        core.restore_best(tmp_path, {"model": c})
+    with pytest.raises(core.RunDirError, match="no best checkpoint"):
+        core.restore_best(tmp_path / "nothing", {"model": b})

@@ -1,0 +1,79 @@
+"""Train-step time of DFE (per-example dynamic convs) vs SFE (static convs), same batch.
+
+Both steps are the real ones of ``tfaudio.training.dfe.EnhancerTask`` style: the mask
+net is trained through the frozen CNN-FC classifier with Adam, on min-max log-mel
+features of the paper's shape (40 mel x 249 frames = 4 s). The static baseline is
+measured in the same process, so the ratio is what matters, not the seconds.
+
+    python benchmarks/dfe_step.py [--batch-size 16] [--frames 249] [--steps 5]
+
+Last line: one JSON object with ``dfe_sfe_ratio`` among its keys (goal <= 1.3).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfaudio.models import dfe as M  # noqa: E402
+
+
+def step_time(kind: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:
+    cfg = M.DFEModelConfig()
+    clf = M.build(M.CNNFC(cfg), frames, mels)
+    clf.trainable = False
+    net = M.make_mask_net(kind, cfg)
+    model = M.build(M.MaskedClassifier(clf, [net]), frames, mels)
+    opt = keras.optimizers.Adam(1e-3)
+    variables = net.trainable_variables
+    opt.build(variables)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(size=(batch, frames, mels)).astype(np.float32))
+    y = tf.constant(rng.integers(0, 10, size=batch).astype(np.int32))
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)["logits"]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    step(x, y).numpy()  # trace + warm up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(x, y).numpy()
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--frames", type=int, default=249)
+    ap.add_argument("--mels", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    sfe = step_time("static", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
+    dfe = step_time("dynamic", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
+    print(f"batch {a.batch_size} x {a.mels} mel x {a.frames} frames, best of {a.repeats} x {a.steps} steps")
+    print(f"{'SFE (static mask net)':32s} {sfe * 1000:9.1f} ms/step")
+    print(f"{'DFE (dynamic filter generator)':32s} {dfe * 1000:9.1f} ms/step")
+    print(f"DFE / SFE = {dfe / sfe:.2f}  (goal <= 1.3)")
+    print(json.dumps({"dfe_sfe_ratio": round(dfe / sfe, 3), "dfe_ms_per_step": round(dfe * 1000, 1),
+                      "sfe_ms_per_step": round(sfe * 1000, 1), "batch_size": a.batch_size,
+                      "frames": a.frames, "mels": a.mels}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,563 @@
+"""Quality-Net: non-intrusive BLSTM speech quality with frame-level scores.
+
+Fu, Tsao, Hwang and Wang, Interspeech 2018 (``shared/papers/quality-net.md``).
+A raw 16 kHz waveform goes in; the model computes (in the graph, so training,
+SavedModel and TFLite all see the same thing):
+
+1. peak normalisation over the valid samples (``x / max|x|``, the authors' input
+   scaling; an all-zero clip stays zero instead of dividing by zero),
+2. the STFT magnitude with the project's feature layer (512 / 256, Hamming,
+   centred frames, linear magnitude -- optionally floored natural log),
+3. a BLSTM (100 per direction, forget-gate bias initialised to -3, section 2.2)
+   built from :class:`tfaudio.layers.LoopLSTM` so it exports to builtin TFLite ops
+   with a dynamic time axis,
+4. dense ELU layers (paper: 50, 50) and a linear frame score ``q_t``,
+5. the utterance score ``Q`` = mean of ``q_t`` over the *valid* frames.
+
+Valid frames
+------------
+A padded batch row with ``L`` valid samples has exactly the frames the clip would
+produce on its own: frame ``t`` is valid iff ``t < n(L)`` with ``n`` the feature
+layer's frame count, i.e. ``n(L) = 1 + L // frame_step`` for centred frames (frame
+``t`` is centred on sample ``t * frame_step``, so the valid frames are those with
+their centre in ``[0, L]``) and ``1 + (L - frame_length) // frame_step`` (0 if
+``L < frame_length``) otherwise.  Samples past ``L`` are zeroed before
+normalisation and the STFT, so the valid frames' spectra, the BLSTM states on them
+(see :mod:`tfaudio.layers.recurrent`) and hence ``q_t`` and ``Q`` equal the
+single-clip results.  Padded frames never enter ``Q`` or the loss.
+
+Loss (:func:`quality_net_loss`)
+-------------------------------
+Per utterance ``(Q_true - Q)^2 + alpha(Q_true) * mean_t (Q_true - q_t)^2`` over valid
+frames, ``alpha = 10 ** (Q_true - q_max)``, averaged over the batch.  Eq. (1) of the
+paper writes a *sum* over frames; the authors' code takes the mean (a frame-count
+independent weight), which is what is implemented.
+
+On-device (TFLite) calling convention
+-------------------------------------
+:func:`convert_qualitynet_tflite` writes a model with builtin ops only (no Flex)
+and one signature, ``serving_default``:
+
+* input ``waveform``: float32 ``[1, n_samples]``, 16 kHz mono, samples in
+  [-1, 1] (any scale works: the model peak-normalises), any ``n_samples >= 1``
+  (with ``center=False`` at least one frame, 512 samples).  The tensor's shape
+  signature is ``[1, -1]``: the app calls ``resize_tensor_input(input, [1, n])``,
+  ``allocate_tensors()``, sets the data and ``invoke()`` s -- once per clip length;
+  the same length can be invoked again without re-allocating.
+* outputs ``score``: float32 ``[1]``, the utterance quality (PESQ-like scale);
+  ``frame_scores``: float32 ``[1, 1 + n_samples // 256]``, one score per 16 ms hop.
+
+With the LiteRT Python runtime::
+
+    interp = Interpreter(model_path="qualitynet.tflite", num_threads=1)
+    run = interp.get_signature_runner("serving_default")
+    out = run(waveform=x[None, :].astype(np.float32))   # resizes as needed
+    out["score"][0], out["frame_scores"][0]
+
+Look outputs up by signature name: the raw tensor names are
+``StatefulPartitionedCall:0`` / ``:1``.  Without signature support, resize input 0
+to ``[1, n]`` and read the ``[1, -1]``-shaped output as ``frame_scores`` and the
+``[1]``-shaped one as ``score``.  (:class:`TFLiteQualityScorer` does this with
+explicit resize / allocate / invoke calls.)  The cost is linear in the
+clip length: about 1.5 ms of one CPU thread per second of audio for the paper-size
+model, flat from 1 s to 30 s (``benchmarks/quality_rtf.py``) and 1.9 ms/s for a
+5-minute clip.  Use one interpreter
+thread: the LSTM loops are sequential and a second thread made it slower.
+
+Serving (TF / SavedModel)
+-------------------------
+:func:`qualitynet_serving_module` returns a ``tf.Module`` with ``score`` and
+``frame_scores`` (waveform ``[batch, None]``, all rows valid) and
+``padded_scores`` (waveform plus ``lengths``) ``tf.function`` s, for the export
+module to save with explicit signatures.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from typing import Dict, Optional, Tuple, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaudio.features import FeatureFrontend
+from tfaudio.layers.recurrent import BiLoopLSTM, configure_tflite_converter, sequence_mask
+
+__all__ = [
+    "QualityNetConfig",
+    "QualityNet",
+    "quality_net_loss",
+    "valid_frame_count",
+    "qualitynet_serving_module",
+    "qualitynet_tflite_function",
+    "convert_qualitynet_tflite",
+    "TFLiteQualityScorer",
+]
+
+_QUANTIZATIONS = (None, "float16", "int8")
+#: Peaks below this are treated as silence (16-bit PCM's smallest step is 3e-5).
+_PEAK_FLOOR = 1e-8
+
+
+# ----------------------------------------------------------------------------
+# config
+# ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class QualityNetConfig:
+    """Quality-Net hyper-parameters; defaults follow the paper.
+
+    ``dense_units`` (50, 50) are the paper's two ELU layers.  The authors' public
+    code instead used one dense layer of 50 with dropout 0.3, LSTM dropout and
+    recurrent dropout 0.3 and a max-norm(1e-5) constraint on the recurrent weights:
+    :meth:`authors_code` returns that variant.
+    """
+
+    sample_rate: int = 16000
+    frame_length: int = 512
+    frame_step: int = 256
+    window: str = "hamming"
+    center: bool = True
+    log_magnitude: bool = False  # paper / code: linear magnitude
+    log_floor: float = 1e-5  # only with log_magnitude (after peak normalisation)
+    peak_normalize: bool = True
+    lstm_units: int = 100
+    forget_bias: Optional[float] = -3.0  # None -> Keras' unit forget bias (1)
+    lstm_dropout: float = 0.0
+    lstm_recurrent_dropout: float = 0.0
+    recurrent_max_norm: Optional[float] = None
+    dense_units: Tuple[int, ...] = (50, 50)
+    dropout: float = 0.0  # after each dense ELU layer
+    q_max: float = 4.5  # PESQ's maximum; 5 for MOS
+    frame_constraint: bool = True
+    learning_rate: float = 1e-3  # RMSprop
+    lstm_chunk: int = 16  # LoopLSTM steps per loop iteration (speed only)
+    lstm_block: int = 16  # LoopLSTM chunks per outer loop iteration (speed only)
+
+    def __post_init__(self):
+        object.__setattr__(self, "dense_units", tuple(int(u) for u in self.dense_units))
+        if self.frame_length <= 0 or self.frame_step <= 0 or self.sample_rate <= 0:
+            raise ValueError("sample_rate, frame_length and frame_step must be positive")
+        if self.lstm_units <= 0 or any(u <= 0 for u in self.dense_units):
+            raise ValueError("lstm_units and dense_units must be positive")
+        for name in ("dropout", "lstm_dropout", "lstm_recurrent_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @classmethod
+    def authors_code(cls, **overrides) -> "QualityNetConfig":
+        """The variant of the authors' public Keras code (see class docstring)."""
+        values = dict(
+            dense_units=(50,), dropout=0.3, lstm_dropout=0.3,
+            lstm_recurrent_dropout=0.3, recurrent_max_norm=1e-5,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able dict (tuples as lists)."""
+        d = dataclasses.asdict(self)
+        d["dense_units"] = list(self.dense_units)
+        return d
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "QualityNetConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"unknown QualityNetConfig key(s) {unknown}; valid: {sorted(names)}")
+        return cls(**values)
+
+
+def valid_frame_count(
+    lengths: tf.Tensor, frame_length: int, frame_step: int, center: bool
+) -> tf.Tensor:
+    """Frames a clip of ``lengths`` samples produces (int32, same shape).
+
+    Same rule as ``Spectrogram.num_frames``: centred frames pad ``frame_length //
+    2`` zeros on both sides, so ``1 + L // frame_step``; otherwise
+    ``1 + (L - frame_length) // frame_step``, 0 if the clip is shorter than a frame.
+    """
+    lengths = tf.cast(lengths, tf.int32)
+    if center:
+        lengths = lengths + 2 * (frame_length // 2)
+    count = 1 + (lengths - frame_length) // frame_step
+    return tf.where(lengths >= frame_length, count, tf.zeros_like(count))
+
+
+# ----------------------------------------------------------------------------
+# loss
+# ----------------------------------------------------------------------------
+def quality_net_loss(
+    true_score,
+    frame_scores,
+    frame_mask,
+    pred_score,
+    q_max: float = 4.5,
+    frame_constraint: bool = True,
+) -> Dict[str, tf.Tensor]:
+    """Quality-Net objective, eq. (1)-(2), as a named dict of batch-mean terms.
+
+    Args:
+        true_score: ``[batch]`` true utterance quality ``Q_true`` (e.g. PESQ).
+        frame_scores: ``[batch, frames]`` predicted ``q_t``.
+        frame_mask: ``[batch, frames]`` bool/float, 1 on valid frames.
+        pred_score: ``[batch]`` predicted utterance score ``Q``.
+        q_max: maximum of the quality scale (4.5 PESQ, 5 MOS).
+        frame_constraint: False sets ``alpha = 0`` (Table 1, "without constraint").
+
+    Returns:
+        ``{"utterance_mse": mean (Q_true - Q)^2,
+        "frame_constraint": mean alpha * mean_valid_t (Q_true - q_t)^2,
+        "loss": their sum}`` with ``alpha = 10 ** (Q_true - q_max)``.  The frame
+        term is a mean over each utterance's valid frames (the authors' code;
+        eq. (1) writes a sum).  Padded frames never enter; a row without valid
+        frames contributes 0 to the frame term.
+    """
+    true = tf.reshape(tf.cast(true_score, tf.float32), [-1])
+    pred = tf.reshape(tf.cast(pred_score, tf.float32), [-1])
+    q = tf.cast(frame_scores, tf.float32)
+    valid = tf.cast(frame_mask, tf.bool)
+    utterance = tf.square(true - pred)
+    if frame_constraint:
+        sq = tf.where(valid, tf.square(true[:, tf.newaxis] - q), tf.zeros_like(q))
+        count = tf.reduce_sum(tf.cast(valid, tf.float32), axis=1)
+        frame_err = tf.reduce_sum(sq, axis=1) / tf.maximum(count, 1.0)
+        alpha = tf.pow(10.0, true - float(q_max))
+        frame_term = alpha * frame_err
+    else:
+        frame_term = tf.zeros_like(utterance)
+    utterance_mse = tf.reduce_mean(utterance)
+    frame_mean = tf.reduce_mean(frame_term)
+    return {
+        "utterance_mse": utterance_mse,
+        "frame_constraint": frame_mean,
+        "loss": utterance_mse + frame_mean,
+    }
+
+
+# ----------------------------------------------------------------------------
+# model
+# ----------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="tfaudio")
+class QualityNet(keras.Model):
+    """Waveform -> utterance and frame quality scores (see module docstring).
+
+    ``call(waveform, lengths=None, training=False)``:
+
+    * ``waveform``: float32 ``[batch, samples]``, zero padded on the right.
+    * ``lengths``: int32 ``[batch]`` valid samples per row (None: all valid).
+
+    Returns ``{"score": [batch], "frame_scores": [batch, frames],
+    "frame_mask": [batch, frames] float32}``; ``frame_scores`` are 0 on padded
+    frames.  ``frames = 1 + samples // frame_step`` with centred frames.
+    """
+
+    def __init__(self, config: Optional[QualityNetConfig] = None, **kwargs):
+        super().__init__(**kwargs)
+        if config is None:
+            config = QualityNetConfig()
+        elif isinstance(config, dict):
+            config = QualityNetConfig.from_dict(config)
+        self.config = config
+        c = config
+        self.frontend = FeatureFrontend(
+            sample_rate=c.sample_rate, frame_length=c.frame_length,
+            frame_step=c.frame_step, window=c.window, center=c.center, power=1.0,
+            log="natural" if c.log_magnitude else None, log_floor=c.log_floor,
+            name="frontend",
+        )
+        constraint = (
+            keras.constraints.MaxNorm(c.recurrent_max_norm)
+            if c.recurrent_max_norm is not None
+            else None
+        )
+        self.blstm = BiLoopLSTM(
+            c.lstm_units, merge="concat", forget_bias=c.forget_bias,
+            dropout=c.lstm_dropout, recurrent_dropout=c.lstm_recurrent_dropout,
+            recurrent_constraint=constraint, chunk=c.lstm_chunk, block=c.lstm_block,
+            name="blstm",
+        )
+        self.hidden = [
+            keras.layers.Dense(u, activation="elu", name=f"dense_{i}")
+            for i, u in enumerate(c.dense_units)
+        ]
+        self.dropouts = [
+            keras.layers.Dropout(c.dropout, name=f"dropout_{i}") if c.dropout > 0 else None
+            for i in range(len(c.dense_units))
+        ]
+        self.frame_head = keras.layers.Dense(1, name="frame_score")
+
+    # -- keras plumbing ---------------------------------------------------------
+    def build(self, input_shape=None):
+        batch = None if input_shape is None else input_shape[0]
+        self.frontend.build((batch, None))
+        shape = (batch, None, self.frontend.num_features)
+        self.blstm.build(shape)
+        shape = self.blstm.compute_output_shape(shape)
+        for dense in self.hidden:
+            dense.build(shape)
+            shape = dense.compute_output_shape(shape)
+        self.frame_head.build(shape)
+        self.built = True
+
+    def get_config(self):
+        base = super().get_config()
+        base["config"] = self.config.to_dict()
+        return base
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        qconfig = QualityNetConfig.from_dict(config.pop("config", {}))
+        config.pop("trainable", None)
+        config.pop("dtype", None)
+        return cls(qconfig, **config)
+
+    # -- forward ----------------------------------------------------------------
+    def num_frames(self, num_samples: int) -> int:
+        """Frames for a clip of ``num_samples`` samples."""
+        return self.frontend.num_frames(num_samples)
+
+    def call(self, waveform, lengths=None, training=False):
+        c = self.config
+        x = tf.cast(waveform, tf.float32)
+        num_samples = tf.shape(x)[1]
+        if lengths is not None:
+            lengths = tf.cast(lengths, tf.int32)
+            # Anything past a row's length is padding: make sure it is zero.
+            x = tf.where(sequence_mask(lengths, num_samples), x, tf.zeros_like(x))
+        if c.peak_normalize:
+            peak = tf.reduce_max(tf.abs(x), axis=1, keepdims=True)
+            x = x / tf.maximum(peak, _PEAK_FLOOR)
+
+        spec = self.frontend(x)  # [B, T, 257]
+        num_frames = tf.shape(spec)[1]
+        frame_lengths = None
+        if lengths is not None:
+            frame_lengths = tf.minimum(
+                valid_frame_count(lengths, c.frame_length, c.frame_step, c.center),
+                num_frames,
+            )
+        h = self.blstm(spec, lengths=frame_lengths, training=training)
+        for dense, drop in zip(self.hidden, self.dropouts):
+            h = dense(h)
+            if drop is not None:
+                h = drop(h, training=training)
+        q = tf.squeeze(self.frame_head(h), axis=-1)  # [B, T]
+
+        if frame_lengths is None:
+            mask = tf.ones_like(q)
+            score = tf.reduce_mean(q, axis=1)
+        else:
+            valid = sequence_mask(frame_lengths, num_frames)
+            mask = tf.cast(valid, q.dtype)
+            q = tf.where(valid, q, tf.zeros_like(q))
+            score = tf.reduce_sum(q, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+        return {"score": score, "frame_scores": q, "frame_mask": mask}
+
+    # -- training helpers -----------------------------------------------------
+    def loss_terms(self, true_score, outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """:func:`quality_net_loss` with this model's ``q_max`` / ``frame_constraint``."""
+        return quality_net_loss(
+            true_score, outputs["frame_scores"], outputs["frame_mask"], outputs["score"],
+            q_max=self.config.q_max, frame_constraint=self.config.frame_constraint,
+        )
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        """RMSprop (Keras defaults) at the configured learning rate, as in the paper."""
+        return keras.optimizers.RMSprop(learning_rate=self.config.learning_rate)
+
+
+# ----------------------------------------------------------------------------
+# export helpers
+# ----------------------------------------------------------------------------
+def qualitynet_serving_module(model: QualityNet) -> tf.Module:
+    """``tf.Module`` with serving ``tf.function`` s for a SavedModel export.
+
+    * ``score(waveform)``: float32 ``[batch, None]`` -> ``{"score": [batch]}``
+    * ``frame_scores(waveform)`` -> ``{"frame_scores": [batch, frames], "score"}``
+    * ``padded_scores(waveform, lengths)``: right-padded batch with int32 valid
+      sample counts -> ``{"score", "frame_scores", "frame_mask"}``
+
+    All rows of ``waveform`` in the first two are taken as valid.  Save with e.g.
+    ``tf.saved_model.save(m, path, signatures={"serving_default": m.score,
+    "score": m.score, "frame_scores": m.frame_scores,
+    "padded_scores": m.padded_scores})``.
+    """
+    if not model.built:
+        model.build((None, None))
+
+    module = tf.Module(name="qualitynet_serving")
+    module.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    def score(waveform):
+        return {"score": model(waveform, training=False)["score"]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    def frame_scores(waveform):
+        out = model(waveform, training=False)
+        return {"frame_scores": out["frame_scores"], "score": out["score"]}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.float32, name="waveform"),
+            tf.TensorSpec([None], tf.int32, name="lengths"),
+        ]
+    )
+    def padded_scores(waveform, lengths):
+        return dict(model(waveform, lengths=lengths, training=False))
+
+    module.score = score
+    module.frame_scores = frame_scores
+    module.padded_scores = padded_scores
+    return module
+
+
+def qualitynet_tflite_function(model: QualityNet):
+    """Concrete function for TFLite: ``waveform [1, None]`` -> score, frame_scores.
+
+    Batch 1 and no ``lengths`` (the whole input is the clip), so the backward
+    LSTM uses a plain reverse and every loop tensor has a static shape once the
+    clip length is known (see :mod:`tfaudio.layers.recurrent`).
+
+    Convert it with variables frozen: ``TFLiteConverter.from_concrete_functions(
+    [fn])`` (no ``trackable_obj``; signature and output names are lost) or, as
+    :func:`convert_qualitynet_tflite` does, through a ``keras.export.ExportArchive``
+    SavedModel.  Passing the Keras model (or a ``tf.Module`` holding it) as
+    ``trackable_obj``, or converting a ``tf.saved_model.save`` of such a module,
+    leaves the weights as uninitialised resource variables in TF 2.21 / Keras 3:
+    the model converts but outputs NaN.
+    """
+    if not model.built:
+        model.build((None, None))
+
+    @tf.function(input_signature=[_TFLITE_INPUT])
+    def serve(waveform):
+        return _tflite_outputs(model, waveform)
+
+    return serve.get_concrete_function()
+
+
+_TFLITE_INPUT = tf.TensorSpec([1, None], tf.float32, name="waveform")
+
+
+def _tflite_outputs(model: QualityNet, waveform) -> Dict[str, tf.Tensor]:
+    out = model(waveform, training=False)
+    return {"score": out["score"], "frame_scores": out["frame_scores"]}
+
+
+def convert_qualitynet_tflite(
+    model: QualityNet,
+    path: Optional[Union[str, os.PathLike]] = None,
+    quantization: Optional[str] = None,
+) -> bytes:
+    """Convert to a builtin-ops-only TFLite flatbuffer with a dynamic samples axis.
+
+    The model is written as a temporary ``keras.export.ExportArchive`` SavedModel
+    with one endpoint ``serving_default`` (waveform ``[1, None]`` -> ``score``,
+    ``frame_scores``) and converted from there, which freezes the weights and keeps
+    the signature and output names.  :func:`configure_tflite_converter` makes the
+    LSTM loops linear-time.
+
+    Args:
+        model: a :class:`QualityNet` (built on first use if needed).
+        path: if given, the flatbuffer is also written there (atomically: a
+            temporary file in the same directory, then renamed).
+        quantization: None (float32), "float16" (float16 weights, dequantised at
+            load) or "int8" (dynamic range: int8 weights, float activations).
+
+    Returns:
+        The flatbuffer bytes.  Calling convention: module docstring.
+    """
+    if quantization not in _QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {_QUANTIZATIONS}, got {quantization!r}")
+    if not model.built:
+        model.build((None, None))
+    with tempfile.TemporaryDirectory(prefix="qualitynet_tflite_") as tmp:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serving_default",
+            lambda waveform: _tflite_outputs(model, waveform),
+            input_signature=[_TFLITE_INPUT],
+        )
+        saved = os.path.join(tmp, "saved_model")
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        configure_tflite_converter(converter)
+        if quantization == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantization == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        data = converter.convert()
+    if path is not None:
+        _atomic_write(os.fspath(path), data)
+    return data
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class TFLiteQualityScorer:
+    """Run a converted Quality-Net with the LiteRT interpreter (the on-device path).
+
+    ``scorer(waveform)`` takes a 1-D float array (16 kHz mono) and returns
+    ``{"score": float, "frame_scores": np.ndarray [frames]}``.  The interpreter is
+    re-allocated only when the clip length changes.
+    """
+
+    def __init__(self, model: Union[bytes, str, os.PathLike], num_threads: Optional[int] = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if isinstance(model, (bytes, bytearray)):
+            self.interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
+        else:
+            self.interpreter = Interpreter(model_path=os.fspath(model), num_threads=num_threads)
+        if "serving_default" in self.interpreter.get_signature_list():
+            runner = self.interpreter.get_signature_runner("serving_default")
+            self._input = runner.get_input_details()["waveform"]["index"]
+            outputs = runner.get_output_details()
+            self._score = outputs["score"]["index"]
+            self._frames = outputs["frame_scores"]["index"]
+            del runner  # holds buffer references that would block resizing
+        else:  # no signature (e.g. from_concrete_functions): tell outputs by rank
+            self._input = self.interpreter.get_input_details()[0]["index"]
+            by_rank = {
+                len(d["shape_signature"]): d["index"]
+                for d in self.interpreter.get_output_details()
+            }
+            self._score, self._frames = by_rank[1], by_rank[2]
+        self._length = None
+
+    def __call__(self, waveform) -> dict:
+        x = np.asarray(waveform, dtype=np.float32).reshape(1, -1)
+        if x.shape[1] < 1:
+            raise ValueError("waveform must hold at least one sample")
+        interp = self.interpreter
+        if x.shape[1] != self._length:
+            interp.resize_tensor_input(self._input, list(x.shape), strict=False)
+            interp.allocate_tensors()
+            self._length = x.shape[1]
+        interp.set_tensor(self._input, x)
+        interp.invoke()
+        return {
+            "score": float(interp.get_tensor(self._score)[0]),
+            "frame_scores": interp.get_tensor(self._frames)[0].copy(),
+        }

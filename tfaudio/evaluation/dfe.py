@@ -32,6 +32,8 @@ def write_table(df: pd.DataFrame, out_dir: Path, name: str, index: bool = True) 
     out_dir.mkdir(parents=True, exist_ok=True)
     csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     df.to_csv(csv, index=index, float_format="%.2f")
+    if isinstance(df.index, pd.MultiIndex):  # one column per index level in Markdown
+        df, index = df.reset_index(), False
     md.write_text(df.to_markdown(index=index, floatfmt=".2f") + "\n", encoding="utf-8")
     return {f"{name}.csv": csv, f"{name}.md": md}
 

@@ -97,8 +97,9 @@ __all__ = [
 ]
 
 _QUANTIZATIONS = (None, "float16", "int8")
-#: Peaks below this are treated as silence (16-bit PCM's smallest step is 3e-5).
-_PEAK_FLOOR = 1e-8
+#: Peak-normalisation floor: 2^-14 (-84 dBFS), the smallest normal float16, so the
+# float16 TFLite variant keeps it non-zero and digital silence never divides 0 by 0.
+_PEAK_FLOOR = 2.0 ** -14
 
 
 # ----------------------------------------------------------------------------

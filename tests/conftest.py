@@ -17,3 +17,21 @@ def isolated_cache(tmp_path_factory):
         os.environ.pop("TFAUDIO_CACHE", None)
     else:
         os.environ["TFAUDIO_CACHE"] = old
+
+
+QUALITYNET_TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_qualitynet_run(tmp_path_factory):
+    """One tiny Quality-Net run (1 epoch on toy manifests), shared by the tests that
+    evaluate, export or score a trained run. Returns ``(run_dir, toy_manifests)``."""
+    from tfaudio.training import qualitynet as T
+
+    root = tmp_path_factory.mktemp("qualitynet-tiny")
+    toy = T.make_toy_manifests(root / "data", n_train=10, n_dev=4, n_test=8)
+    cfg = T.with_overrides(T.QualityNetRunConfig(), {
+        "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
+        "model": QUALITYNET_TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}})
+    T.train(cfg, root / "run", progress=False, say=lambda *_: None)
+    return root / "run", toy

@@ -11,7 +11,6 @@ from tfaudio.cli.score import main
 from tfaudio.export.qualitynet import export_qualitynet
 from tfaudio.training import qualitynet as T
 
-TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}
 SR = 16000
 
 
@@ -26,13 +25,9 @@ def speechy(seconds, seed=0, sr=SR):
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_qualitynet_run):
     root = tmp_path_factory.mktemp("qscore")
-    toy = T.make_toy_manifests(root / "data", n_train=8, n_dev=4, n_test=2)
-    cfg = T.with_overrides(T.QualityNetRunConfig(), {
-        "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
-        "model": TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}})
-    T.train(cfg, root / "run", progress=False, say=lambda *_: None)
+    (root / "run").symlink_to(tiny_qualitynet_run[0], target_is_directory=True)
     export = export_qualitynet(root / "run", base_dir=root / "models")
     audio = root / "audio"
     audio.mkdir()

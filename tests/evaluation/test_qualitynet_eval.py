@@ -10,7 +10,6 @@ from scipy import stats
 from tfaudio.evaluation import qualitynet as E
 from tfaudio.training import qualitynet as T
 
-TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}
 
 
 def test_metrics_match_scipy_overall_and_per_condition():
@@ -62,14 +61,8 @@ def test_partial_noise_region_and_frames():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("qeval")
-    toy = T.make_toy_manifests(root / "data", n_train=10, n_dev=4, n_test=8)
-    cfg = T.with_overrides(T.QualityNetRunConfig(), {
-        "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
-        "model": TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}})
-    T.train(cfg, root / "run", progress=False, say=lambda *_: None)
-    return root / "run", toy
+def tiny_run(tiny_qualitynet_run):
+    return tiny_qualitynet_run
 
 
 def test_evaluate_run_writes_metrics_and_figures(tiny_run):

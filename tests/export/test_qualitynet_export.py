@@ -14,17 +14,13 @@ from tfaudio.models.qualitynet import TFLiteQualityScorer
 from tfaudio.training import core
 from tfaudio.training import qualitynet as T
 
-TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_qualitynet_run):
     root = tmp_path_factory.mktemp("qexport")
-    toy = T.make_toy_manifests(root / "data", n_train=8, n_dev=4, n_test=4)
-    cfg = T.with_overrides(T.QualityNetRunConfig(), {
-        "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
-        "model": TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}})
-    T.train(cfg, root / "run", progress=False, say=lambda *_: None)
+    run_dir, toy = tiny_qualitynet_run
+    (root / "run").symlink_to(run_dir, target_is_directory=True)
     path = export_qualitynet(root / "run", base_dir=root / "models", quantize=("float16", "int8"),
                              manifest=toy["test"])
     return root, path, toy

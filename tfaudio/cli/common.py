@@ -35,6 +35,22 @@ class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsH
     pass
 
 
+def config_from_args(cls, recipe: str, args, flags, extra=None):
+    """``recipe`` (pipelines/*.json) as the dataclass ``cls``, overridden by each flag of
+    ``flags`` ({args attribute: "dotted.config.key"}) that was given, then by ``extra``
+    ({dotted key: value}), then by ``--set key=value`` items."""
+    from tfaudio.config import from_dict, load_recipe, merge, parse_set_args, set_path
+
+    cfg = from_dict(cls, load_recipe(recipe), where=recipe)
+    overrides: dict = {}
+    for attr, key in flags.items():
+        if getattr(args, attr, None) is not None:
+            set_path(overrides, key, getattr(args, attr))
+    for key, value in (extra or {}).items():
+        set_path(overrides, key, value)
+    return merge(merge(cfg, overrides), parse_set_args(getattr(args, "set", [])))
+
+
 def user_errors():
     """Exception types reported as a one-line error (exit 2) instead of a traceback."""
     from tfaudio.audio import AudioError

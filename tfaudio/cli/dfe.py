@@ -71,26 +71,24 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="override any config field, e.g. --set model.classifier_dropout=0.5")
 
 
+TRAIN_FLAGS = {
+    "data_dir": "data.data_dir", "noise_dir": "data.noise_dir", "split": "data.split",
+    "batch_size": "train.batch_size", "lr": "train.learning_rate", "seed": "train.seed",
+    "strategy": "train.strategy", "epochs": "train.classifier_epochs",
+}
+
+
 def build_config(args):
-    from tfaudio.config import from_dict, load_recipe, merge, parse_set_args, set_path
+    from tfaudio.cli.common import config_from_args
     from tfaudio.training.dfe import DFEConfig
 
     recipe = args.config or ("dfe_urbansound8k" if args.data_dir else "dfe_embedded")
-    cfg = from_dict(DFEConfig, load_recipe(recipe), where=recipe)
-    o: dict = {}
-    for flag, key in (("data_dir", "data.data_dir"), ("noise_dir", "data.noise_dir"),
-                      ("split", "data.split"), ("batch_size", "train.batch_size"),
-                      ("lr", "train.learning_rate"), ("seed", "train.seed"),
-                      ("strategy", "train.strategy")):
-        if getattr(args, flag, None) is not None:
-            set_path(o, key, getattr(args, flag))
-    if getattr(args, "epochs", None) is not None:
-        set_path(o, "train.classifier_epochs", args.epochs)
-        set_path(o, "train.enhancer_epochs", args.epochs)
+    extra = {}
+    if args.epochs is not None:  # --epochs sets every stage's epochs
+        extra["train.enhancer_epochs"] = args.epochs
     if args.skip_bad_files:
-        set_path(o, "data.skip_bad_files", True)
-    cfg = merge(cfg, o)
-    return merge(cfg, parse_set_args(getattr(args, "set", [])))
+        extra["data.skip_bad_files"] = True
+    return config_from_args(DFEConfig, recipe, args, TRAIN_FLAGS, extra)
 
 
 def train(args) -> int:

@@ -105,31 +105,29 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+TRAIN_FLAGS = {
+    "max_seconds": "data.max_seconds", "epochs": "train.epochs", "batch_size": "train.batch_size",
+    "lr": "train.learning_rate", "seed": "train.seed", "monitor": "train.monitor",
+    "strategy": "train.strategy", "forget_bias": "model.forget_bias",
+}
+
+
 def build_config(args):
-    from tfaudio.config import from_dict, load_recipe, merge, parse_set_args, set_path
+    from pathlib import Path
+
+    from tfaudio.cli.common import config_from_args
     from tfaudio.training.qualitynet import QualityNetRunConfig, resolve_config
 
     recipe = args.config or ("qualitynet_timit" if args.manifest else "qualitynet_embedded")
-    cfg = from_dict(QualityNetRunConfig, load_recipe(recipe), where=recipe)
-    o: dict = {}
-    for flag, key in (("manifest", "data.manifest"), ("dev", "data.dev_manifest"),
-                      ("max_seconds", "data.max_seconds"), ("epochs", "train.epochs"),
-                      ("batch_size", "train.batch_size"), ("lr", "train.learning_rate"),
-                      ("seed", "train.seed"), ("monitor", "train.monitor"),
-                      ("strategy", "train.strategy"), ("forget_bias", "model.forget_bias")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            if flag in ("manifest", "dev"):
-                from pathlib import Path
-
-                value = str(Path(value).expanduser().resolve())
-            set_path(o, key, value)
+    extra = {}
+    for attr, key in (("manifest", "data.manifest"), ("dev", "data.dev_manifest")):
+        if getattr(args, attr, None) is not None:  # absolute: the run config outlives the cwd
+            extra[key] = str(Path(getattr(args, attr)).expanduser().resolve())
     if args.no_frame_constraint:
-        set_path(o, "model.frame_constraint", False)
+        extra["model.frame_constraint"] = False
     if args.skip_bad:
-        set_path(o, "data.skip_bad", True)
-    cfg = merge(merge(cfg, o), parse_set_args(args.set))
-    return resolve_config(cfg)
+        extra["data.skip_bad"] = True
+    return resolve_config(config_from_args(QualityNetRunConfig, recipe, args, TRAIN_FLAGS, extra))
 
 
 def train(args) -> int:

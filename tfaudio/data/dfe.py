@@ -55,14 +55,18 @@ def make_frontend(cfg: FrontendConfig) -> FeatureFrontend:
     return FeatureFrontend(**to_dict(cfg))
 
 
-def resolve_dirs(cfg: DFEDataConfig) -> Tuple[Path, Path]:
-    """(dataset root, noise dir): given ones, or the embedded set (generated on first use)."""
-    if cfg.data_dir and cfg.noise_dir:
-        return Path(cfg.data_dir), Path(cfg.noise_dir)
-    emb_root, emb_noise = ensure_embedded_dfe_data(
-        cfg.embedded_clips_per_class_per_fold, cfg.seed, cfg.embedded_max_seconds
-    )
-    return Path(cfg.data_dir or emb_root), Path(cfg.noise_dir or emb_noise)
+def _embedded(cfg: DFEDataConfig) -> Tuple[Path, Path]:
+    return ensure_embedded_dfe_data(cfg.embedded_clips_per_class_per_fold, cfg.seed, cfg.embedded_max_seconds)
+
+
+def dataset_root(cfg: DFEDataConfig) -> Path:
+    """The UrbanSound8K root: ``data_dir``, or the embedded set (generated on first use)."""
+    return Path(cfg.data_dir) if cfg.data_dir else _embedded(cfg)[0]
+
+
+def noise_root(cfg: DFEDataConfig) -> Path:
+    """The noise folder: ``noise_dir``, or the embedded noises (generated on first use)."""
+    return Path(cfg.noise_dir) if cfg.noise_dir else _embedded(cfg)[1]
 
 
 class DFEData:
@@ -73,7 +77,7 @@ class DFEData:
         self.frontend_cfg = frontend_cfg
         self.frontend = make_frontend(frontend_cfg)
         self.progress = progress
-        self.root, self.noise_dir = resolve_dirs(cfg)
+        self.root = dataset_root(cfg)
         self.parts = urbansound8k.load_split(self.root, cfg.split)
         self.num_samples = int(round(cfg.clip_seconds * frontend_cfg.sample_rate))
         self.num_frames = self.frontend.num_frames(self.num_samples)
@@ -130,7 +134,7 @@ class DFEData:
         return pipeline.to_dataset(d["features"], d["labels"])
 
     def noise_files(self):
-        return urbansound8k.list_noises(self.noise_dir, self.cfg.noise_types or None)
+        return urbansound8k.list_noises(noise_root(self.cfg), self.cfg.noise_types or None)
 
     def load_noise(self, path) -> np.ndarray:
         return load_audio(path, sample_rate=self.frontend_cfg.sample_rate)

@@ -127,3 +127,58 @@ def test_restore_best_rejects_a_mismatched_model(tmp_path):
         core.restore_best(tmp_path, {"model": c})
     with pytest.raises(core.RunDirError, match="no best checkpoint"):
         core.restore_best(tmp_path / "nothing", {"model": b})
+
+
+MIRRORED = textwrap.dedent(
+    """
+    import sys, numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfaudio.training import core
+
+    class Tiny(core.Task):
+        monitor, monitor_mode = "dev_loss", "min"
+
+        def build(self):
+            self.model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+            self.opt = keras.optimizers.SGD(0.1)
+            self.opt.build(self.model.trainable_variables)
+
+        def checkpoint_items(self):
+            return {"model": self.model, "optimizer": self.opt}
+
+        def train_step(self, batch):
+            x, y = batch
+            with tf.GradientTape() as tape:
+                per_example = tf.square(self.model(x)[:, 0] - y)
+                loss = core.replica_loss(per_example)
+            grads = tape.gradient(loss, self.model.trainable_variables)
+            self.opt.apply_gradients(zip(grads, self.model.trainable_variables))
+            return {"loss": tf.reduce_mean(per_example)}
+
+        def evaluate(self, ds):
+            return {"dev_loss": float(np.mean([float(tf.reduce_mean(tf.square(self.model(x)[:, 0] - y)))
+                                              for x, y in ds]))}
+
+    x = np.random.default_rng(0).standard_normal((64, 4)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, x.sum(1)))
+    out = {}
+    for name, strategy in (("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
+                           ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+        task = Tiny()
+        core.fit(task, lambda e: ds.batch(16), ds.batch(32), sys.argv[1] + "/" + name, 3, seed=0,
+                 progress=False, strategy=strategy)
+        out[name] = np.concatenate([w.numpy().ravel() for w in task.model.weights])
+    assert task.model.weights[0].numpy().shape == (4, 1)
+    print("MAXDIFF", float(np.abs(out["one"] - out["mirrored"]).max()))
+    """
+)
+
+
+def test_mirrored_strategy_over_two_devices_matches_one_device(tmp_path):
+    res = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path)], capture_output=True, text=True,
+                         timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    diff = float(res.stdout.split("MAXDIFF")[-1])
+    assert diff < 1e-5
+    assert (tmp_path / "mirrored" / "state.json").exists()

@@ -1,6 +1,5 @@
 """DFE end to end on the embedded data with small widths: all five stages, eval, export."""
 import json
-import os
 import subprocess
 import sys
 
@@ -9,8 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from tfaudio.config import from_dict, merge, to_dict
-from tfaudio.data.dfe import DFEDataConfig
+from tfaudio.config import merge
 from tfaudio.evaluation.dfe import evaluate_run
 from tfaudio.export.core import ExportError, run_tflite
 from tfaudio.export.dfe import best_stage, export_dfe

@@ -1,6 +1,5 @@
 """The shared training loop: checkpoints, best model, resume after a real kill."""
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -24,7 +24,6 @@ import tempfile
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -44,6 +43,47 @@ class Decoded:
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
+def decode_files(
+    paths: Sequence[str],
+    sample_rate: int,
+    skip_bad: bool = False,
+    max_seconds: Optional[float] = None,
+    workers: Optional[int] = None,
+    progress: bool = True,
+    desc: str = "decode",
+    skip_flag: str = "--skip-bad-files",
+) -> Tuple[List[Optional[np.ndarray]], List[Tuple[str, str]]]:
+    """Decode files in a thread pool -> (wave or None per path, [(path, reason)] skipped).
+
+    A bad file raises :class:`AudioError` naming it (and ``skip_flag``) unless
+    ``skip_bad``; then it is None in the list and every skip is logged in one warning.
+    """
+
+    def one(path):
+        try:
+            x = load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds)
+            if max_seconds is not None:
+                x = x[: int(round(max_seconds * sample_rate))]
+            return x, None
+        except AudioError as exc:
+            return None, exc
+
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    waves, skipped = [], []
+    with ThreadPoolExecutor(workers) as pool:
+        results = pool.map(one, paths)
+        for wave, err in tqdm(results, total=len(paths), desc=desc, disable=not progress, leave=False):
+            if err is not None:
+                if not skip_bad:
+                    raise AudioError(err.path, f"{err.reason} (pass {skip_flag} to skip it)")
+                skipped.append((err.path, err.reason))
+            waves.append(wave)
+    if skipped:
+        listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
+        log.warning("skipped %d unreadable file(s):\n%s", len(skipped), listing)
+    return waves, skipped
+
+
 def decode_clips(
     paths: Sequence[str],
     sample_rate: int,
@@ -54,34 +94,12 @@ def decode_clips(
     desc: str = "decode",
 ) -> Decoded:
     """Decode ``paths`` to ``[N, num_samples]`` float32 (zero padded / cropped)."""
-
-    def one(path):
-        try:
-            return pad_or_crop(load_audio(path, sample_rate=sample_rate), num_samples), None
-        except AudioError as exc:
-            return None, exc
-
-    workers = workers or min(8, (os.cpu_count() or 1) * 2)
-    waves = np.zeros((len(paths), num_samples), np.float32)
-    ok = np.zeros(len(paths), bool)
-    skipped = []
-    with ThreadPoolExecutor(workers) as pool:
-        results = pool.map(one, paths)
-        for i, (wave, err) in enumerate(
-            tqdm(results, total=len(paths), desc=desc, disable=not progress, leave=False)
-        ):
-            if err is not None:
-                if not skip_bad:
-                    raise AudioError(err.path, err.reason + " (pass --skip-bad-files to skip it)")
-                skipped.append((err.path, err.reason))
-                continue
-            waves[i] = wave
-            ok[i] = True
-    if skipped:
-        listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
-        log.warning("skipped %d unreadable file(s):\n%s", len(skipped), listing)
-    kept = np.flatnonzero(ok)
-    return Decoded(waves[kept], kept, skipped)
+    waves, skipped = decode_files(paths, sample_rate, skip_bad, None, workers, progress, desc)
+    kept = np.array([i for i, w in enumerate(waves) if w is not None], dtype=np.int64)
+    out = np.zeros((len(kept), num_samples), np.float32)
+    for row, i in enumerate(kept):
+        out[row] = pad_or_crop(waves[i], num_samples)
+    return Decoded(out, kept, skipped)
 
 
 _GRAPH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -15,7 +15,6 @@ would fail it.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Optional

@@ -26,7 +26,7 @@ docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import keras
 import tensorflow as tf

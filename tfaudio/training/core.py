@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Union
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 

@@ -41,8 +41,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -51,10 +49,9 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
-from tfaudio.audio import AudioError, load_audio
 from tfaudio.config import ConfigError, from_dict, load_recipe, merge, to_dict
+from tfaudio.data.pipeline import decode_files
 from tfaudio.data.quality import ManifestError, read_manifest
 from tfaudio.evaluation.qualitynet import regression_metrics
 from tfaudio.models.qualitynet import QualityNet, QualityNetConfig, quality_net_loss
@@ -204,30 +201,9 @@ class QualitySet:
 def decode_waves(paths: Sequence[str], sample_rate: int, skip_bad: bool = False,
                  max_seconds: Optional[float] = None, workers: Optional[int] = None,
                  progress: bool = True, desc: str = "decode"):
-    """Decode files in a thread pool -> (waves or None per path, [(path, reason)] skipped).
-
-    A bad file raises :class:`tfaudio.audio.AudioError` naming it unless ``skip_bad``.
-    """
-    def one(path):
-        try:
-            x = load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds)
-            if max_seconds is not None:
-                x = x[: int(round(max_seconds * sample_rate))]
-            return x, None
-        except AudioError as exc:
-            return None, exc
-
-    workers = workers or min(8, (os.cpu_count() or 1) * 2)
-    waves, skipped = [], []
-    with ThreadPoolExecutor(workers) as pool:
-        for wave, err in tqdm(pool.map(one, paths), total=len(paths), desc=desc,
-                              disable=not progress, leave=False):
-            if err is not None:
-                if not skip_bad:
-                    raise AudioError(err.path, err.reason + " (pass --skip-bad to skip such files)")
-                skipped.append((err.path, err.reason))
-            waves.append(wave)
-    return waves, skipped
+    """Variable-length decode (see :func:`tfaudio.data.pipeline.decode_files`)."""
+    return decode_files(paths, sample_rate, skip_bad, max_seconds, workers, progress, desc,
+                        skip_flag="--skip-bad")
 
 
 def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,
@@ -238,9 +214,6 @@ def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,
     waves, skipped = decode_waves(rows["path"].tolist(), sample_rate, skip_bad, max_seconds,
                                   workers, progress, desc=f"decode {name or Path(manifest).name}")
     keep = [i for i, w in enumerate(waves) if w is not None]
-    if skipped:
-        log.warning("%s: skipped %d unreadable file(s): %s", manifest, len(skipped),
-                    "; ".join(f"{p}: {r}" for p, r in skipped))
     if not keep:
         raise ManifestError(manifest, [(None, None, "no usable utterance left")])
     rows = rows.iloc[keep].reset_index(drop=True)

@@ -101,7 +101,7 @@ class DFEData:
         )
 
     def waves(self, part: str) -> pipeline.Decoded:
-        """Decoded clips of a part (kept in memory for the noisy test sets)."""
+        """Decoded clips of a part (the test part stays in memory for the noisy sets)."""
         if part not in self._waves:
             self._waves[part] = pipeline.decode_clips(
                 self.parts[part]["path"].tolist(),
@@ -119,6 +119,8 @@ class DFEData:
 
             def build():
                 dec = self.waves(part)
+                if part != "test":  # only test clips are needed again (noisy test sets)
+                    del self._waves[part]
                 labels = self.parts[part]["classID"].to_numpy()[dec.kept]
                 return {
                     "features": pipeline.compute_features(self.frontend, dec.waves),

@@ -55,18 +55,13 @@ def user_errors():
     """Exception types reported as a one-line error (exit 2) instead of a traceback."""
     from tfaudio.audio import AudioError
     from tfaudio.config import ConfigError
+    from tfaudio.data.quality import ManifestError, QualitySetError
     from tfaudio.data.urbansound8k import DatasetError
     from tfaudio.export.core import ExportError
     from tfaudio.training.core import RunDirError
 
-    errors = [AudioError, ConfigError, DatasetError, ExportError, RunDirError, FileNotFoundError]
-    try:
-        from tfaudio.data.quality import ManifestError, QualitySetError
-
-        errors.extend([ManifestError, QualitySetError])
-    except ImportError:
-        pass
-    return tuple(errors)
+    return (AudioError, ConfigError, DatasetError, ExportError, ManifestError, QualitySetError,
+            RunDirError, FileNotFoundError)
 
 
 def main(command: str, argv=None) -> int:

@@ -23,7 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import merge, to_dict
+from tfaudio.audio import AudioError
 from tfaudio.data.dfe import DFEData, make_frontend
+from tfaudio.data.urbansound8k import DatasetError
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.training import core
 from tfaudio.training import dfe as T
@@ -95,7 +97,7 @@ def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models",
     try:
         data = DFEData(cfg.data, cfg.frontend, progress=False)
         real = data.waves("test").waves[:parity_clips]
-    except Exception as exc:  # data may be absent on the exporting machine
+    except (AudioError, DatasetError, OSError) as exc:  # data may be absent on the exporting machine
         log.warning("no real clips for the parity check (%s); using synthetic signals only", exc)
         real = np.zeros((0, num_samples), np.float32)
 

@@ -37,7 +37,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfaudio.audio import AudioError
 from tfaudio.config import to_dict
+from tfaudio.data.quality import ManifestError
 from tfaudio.export.core import ExportError, check_signals, export_version
 from tfaudio.models.qualitynet import (
     QualityNetConfig,
@@ -181,7 +183,7 @@ def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):
         return []
     try:
         qset = T.load_quality_set(manifest, sample_rate, skip_bad=True, progress=False, name="checks")
-    except Exception as exc:  # data may be absent on the exporting machine
+    except (AudioError, ManifestError, OSError) as exc:  # data may be absent on the exporting machine
         log.warning("no real clips for the export checks (%s); synthetic signals only", exc)
         return []
     order = np.argsort(-qset.scores)  # the cleanest clips first (speech, not noise)

@@ -1,5 +1,6 @@
 """Audio I/O: decode (soundfile), resample (soxr), mono, pad/crop, SNR mixing."""
 from tfaudio.audio.io import (
+    AUDIO_EXTENSIONS,
     AudioError,
     audio_info,
     load_audio,
@@ -12,6 +13,7 @@ from tfaudio.audio.io import (
 )
 
 __all__ = [
+    "AUDIO_EXTENSIONS",
     "AudioError",
     "audio_info",
     "load_audio",

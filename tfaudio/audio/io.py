@@ -17,6 +17,10 @@ import soxr
 log = logging.getLogger(__name__)
 
 
+#: File endings treated as audio when a folder is searched (what libsndfile decodes).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".sph", ".nist", ".ogg", ".oga", ".aif", ".aiff", ".au")
+
+
 class AudioError(ValueError):
     """A file could not be used as audio. The message names the file."""
 

@@ -172,13 +172,14 @@ def load_scorer(tflite=None, model=None, run_dir=None, exports="exported_models"
 # ----------------------------------------------------------------------------------
 def find_audio(inputs) -> Tuple[List[Path], List[Tuple[str, str]]]:
     """Files given directly, plus audio files found in given folders (sorted)."""
-    from tfaudio.data.quality import AUDIO_EXTENSIONS
+    from tfaudio.audio import AUDIO_EXTENSIONS
+    from tfaudio.data.quality import find_audio_files
 
     files, missing = [], []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+            found = find_audio_files(p)
             if not found:
                 missing.append((str(p), f"folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"))
             files.extend(found)

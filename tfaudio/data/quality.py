@@ -46,7 +46,7 @@ import pandas as pd
 from pesq import BufferTooShortError, NoUtterancesError
 from pesq import pesq as _pesq
 
-from tfaudio.audio.io import AudioError, audio_info, load_audio, mix_at_snr, write_audio
+from tfaudio.audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio, mix_at_snr, write_audio
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ SPLITS = ("train", "dev", "test")
 
 #: Extensions searched for audio (case-insensitive). TIMIT's ``.PHN/.WRD/.TXT`` and
 #: anything else are ignored.
-AUDIO_EXTENSIONS = (".wav", ".flac", ".sph", ".nist", ".ogg", ".oga", ".aif", ".aiff",
-                    ".au")
 #: Paper: 250 of the 4620 TIMIT training utterances were kept clean.
 PAPER_CLEAN_FRACTION = 250 / 4620
 #: Peak below which a file counts as silent (-80 dBFS).

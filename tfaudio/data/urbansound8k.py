@@ -17,6 +17,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import pandas as pd
 
+from tfaudio.audio import AUDIO_EXTENSIONS
+
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
@@ -127,8 +129,7 @@ def list_noises(noise_dir, names: Sequence[str] | None = None) -> List[Path]:
     noise_dir = Path(noise_dir)
     if not noise_dir.is_dir():
         raise DatasetError(f"noise folder {noise_dir} does not exist")
-    exts = {".wav", ".flac", ".ogg", ".aiff", ".aif", ".sph", ".nist", ".au"}
-    files = sorted(p for p in noise_dir.iterdir() if p.suffix.lower() in exts and p.is_file())
+    files = sorted(p for p in noise_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     if not files:
         raise DatasetError(f"noise folder {noise_dir} holds no audio files")
     if names:

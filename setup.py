@@ -32,8 +32,8 @@ setup(
             "tfaudio-train=tfaudio.cli.train:main",
             "tfaudio-eval=tfaudio.cli.evaluate:main",
             "tfaudio-export=tfaudio.cli.export:main",
-            "tfaudio-score=tfaudio.cli.score:main",
-            "tfaudio-make-quality-set=tfaudio.cli.make_quality_set:main",
+            "tfaudio-score=tfaudio.systems.qualitynet.scorer:main",
+            "tfaudio-make-quality-set=tfaudio.systems.qualitynet.labels_cli:main",
         ]
     },
 )

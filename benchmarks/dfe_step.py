@@ -1,6 +1,6 @@
 """Train-step time of DFE (per-example dynamic convs) vs SFE (static convs), same batch.
 
-Both steps are the real ones of ``tfaudio.training.dfe.EnhancerTask`` style: the mask
+Both steps are the real ones of ``tfaudio.systems.dfe.train.EnhancerTask`` style: the mask
 net is trained through the frozen CNN-FC classifier with Adam, on min-max log-mel
 features of the paper's shape (40 mel x 249 frames = 4 s). The static baseline is
 measured in the same process, so the ratio is what matters, not the seconds.
@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfaudio.models import dfe as M  # noqa: E402
+from tfaudio.systems.dfe import model as M  # noqa: E402
 
 
 def step_time(kind: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:

@@ -26,7 +26,7 @@ QUALITYNET_TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "
 def tiny_qualitynet_run(tmp_path_factory):
     """One tiny Quality-Net run (1 epoch on toy manifests), shared by the tests that
     evaluate, export or score a trained run. Returns ``(run_dir, toy_manifests)``."""
-    from tfaudio.training import qualitynet as T
+    from tfaudio.systems.qualitynet import train as T
 
     root = tmp_path_factory.mktemp("qualitynet-tiny")
     toy = T.make_toy_manifests(root / "data", n_train=10, n_dev=4, n_test=8)

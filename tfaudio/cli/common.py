@@ -16,8 +16,8 @@ import sys
 import textwrap
 
 SYSTEMS = {
-    "dfe": "tfaudio.cli.dfe",
-    "qualitynet": "tfaudio.cli.qualitynet",
+    "dfe": "tfaudio.systems.dfe.cli",
+    "qualitynet": "tfaudio.systems.qualitynet.cli",
 }
 
 DESCRIPTIONS = {
@@ -55,8 +55,8 @@ def user_errors():
     """Exception types reported as a one-line error (exit 2) instead of a traceback."""
     from tfaudio.audio import AudioError
     from tfaudio.config import ConfigError
-    from tfaudio.data.quality import ManifestError, QualitySetError
-    from tfaudio.data.urbansound8k import DatasetError
+    from tfaudio.systems.qualitynet.labels import ManifestError, QualitySetError
+    from tfaudio.datasets.urbansound8k import DatasetError
     from tfaudio.export.core import ExportError
     from tfaudio.training.core import RunDirError
 

@@ -1,0 +1,155 @@
+"""`tfaudio-score`: JSON output, listed skips of bad files, notes / warnings, model
+lookup, and the TFLite (on-device convention) path matching the SavedModel path."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tfaudio.systems.qualitynet.scorer import main
+from tfaudio.systems.qualitynet.export import export_qualitynet
+from tfaudio.systems.qualitynet import train as T
+
+SR = 16000
+
+
+def speechy(seconds, seed=0, sr=SR):
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = 140 * (1 + 0.1 * np.sin(2 * np.pi * 0.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 10)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (0.2 * x + 0.02 * rng.standard_normal(n)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_qualitynet_run):
+    root = tmp_path_factory.mktemp("qscore")
+    (root / "run").symlink_to(tiny_qualitynet_run[0], target_is_directory=True)
+    export = export_qualitynet(root / "run", base_dir=root / "models")
+    audio = root / "audio"
+    audio.mkdir()
+    for sec in (1, 5, 20):
+        sf.write(audio / f"s{sec:02d}.wav", speechy(sec, sec), SR)
+    return root, export, audio
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def parse(out):
+    return [json.loads(line) for line in out.strip().splitlines()]
+
+
+def test_json_output_one_object_per_file(setup, capsys):
+    root, export, audio = setup
+    rc, out, err = run(capsys, audio, "--json", "--frames", "--model", export)
+    assert rc == 0, err
+    rows = parse(out)
+    assert [r["path"] for r in rows] == [str(audio / f"s{s:02d}.wav") for s in (1, 5, 20)]
+    model, _ = T.load_trained_model(root / "run")
+    for r, sec in zip(rows, (1, 5, 20)):
+        x = speechy(sec, sec)
+        ref = model(x[None, :])
+        assert r["score"] == pytest.approx(float(ref["score"][0]), abs=1e-4)
+        assert len(r["frames"]) == 1 + len(x) // 256 and r["frame_hop_seconds"] == 0.016
+        assert r["seconds"] == pytest.approx(sec)
+    # plain text: "score<TAB>path"
+    rc, out, _ = run(capsys, audio / "s01.wav", "--model", export)
+    score, path = out.strip().split("\t")
+    assert path == str(audio / "s01.wav") and float(score) == pytest.approx(rows[0]["score"], abs=1e-3)
+
+
+def test_tflite_matches_saved_model_at_1_5_20_seconds(setup, capsys):
+    _, export, audio = setup
+    _, out_sm, _ = run(capsys, audio, "--json", "--frames", "--model", export)
+    rc, out_lite, err = run(capsys, audio, "--json", "--frames", "--tflite", export / "model.tflite")
+    assert rc == 0 and "TFLite" in err
+    for a, b in zip(parse(out_sm), parse(out_lite)):
+        assert abs(a["score"] - b["score"]) < 1e-3, (a["path"], a["score"], b["score"])
+        assert np.max(np.abs(np.array(a["frames"]) - np.array(b["frames"]))) < 1e-3
+
+
+def test_bad_files_are_listed_skips_never_nan(setup, capsys, tmp_path):
+    _, export, audio = setup
+    shutil.copy(audio / "s01.wav", tmp_path / "good.wav")
+    (tmp_path / "junk.wav").write_bytes(b"RIFF? no")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), SR)
+    sf.write(tmp_path / "nan.wav", np.full(1600, np.nan, np.float32), SR, subtype="FLOAT")
+    rc, out, err = run(capsys, tmp_path, tmp_path / "missing.wav", "--json", "--model", export)
+    assert rc == 1
+    rows = parse(out)
+    assert [r["path"] for r in rows] == [str(tmp_path / "good.wav")]
+    assert "nan" not in out.lower().replace("nan.wav", "")
+    assert f"skipped: {tmp_path / 'junk.wav'}: not a readable audio file" in err
+    assert f"skipped: {tmp_path / 'empty.wav'}: file holds no samples" in err
+    assert f"skipped: {tmp_path / 'nan.wav'}: audio contains NaN" in err
+    assert f"skipped: {tmp_path / 'missing.wav'}: no such file" in err
+    assert "1 file(s) scored, 4 skipped" in err
+
+
+def test_resampling_channels_clipping_and_silence_are_reported(setup, capsys, tmp_path):
+    _, export, audio = setup
+    import soxr
+
+    x = speechy(1.0, 3)
+    sf.write(tmp_path / "hi.flac", soxr.resample(x, SR, 44100), 44100)
+    sf.write(tmp_path / "stereo.wav", np.stack([x, x], axis=1), SR)
+    sf.write(tmp_path / "clipped.wav", np.clip(20 * x, -1, 1), SR)
+    sf.write(tmp_path / "silent.wav", np.zeros(SR, np.float32), SR)
+    rc, out, err = run(capsys, tmp_path, "--json", "--model", export)
+    assert rc == 0, err
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in parse(out)}
+    assert rows["hi.flac"]["notes"] == ["resampled from 44100 Hz to 16000 Hz"]
+    assert "resampled from 44100 Hz" in err
+    assert rows["stereo.wav"]["notes"] == ["2 channels mixed to mono"]
+    assert rows["clipped.wav"]["warnings"][0].startswith("clipped:")
+    assert rows["silent.wav"]["warnings"][0].startswith("silent")
+    assert all(np.isfinite(r["score"]) for r in rows.values())
+    # the resampled file scores close to the same audio at 16 kHz
+    _, out16, _ = run(capsys, tmp_path / "stereo.wav", "--json", "--model", export)
+    assert abs(rows["hi.flac"]["score"] - parse(out16)[0]["score"]) < 0.05
+
+
+def test_default_model_is_the_newest_export_else_the_run(setup, capsys, tmp_path, monkeypatch):
+    root, export, audio = setup
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run(capsys, audio / "s01.wav")
+    assert rc == 2 and "no Quality-Net model found" in err
+    shutil.copytree(root / "run", tmp_path / "runs" / "qualitynet")
+    rc, out_run, err = run(capsys, audio / "s01.wav", "--json")
+    assert rc == 0 and "best checkpoint of runs/qualitynet" in err
+    for v in ("1", "3"):
+        shutil.copytree(export, tmp_path / "exported_models" / "qualitynet" / v)
+    rc, out, err = run(capsys, audio / "s01.wav", "--json")
+    assert rc == 0 and "SavedModel exported_models/qualitynet/3" in err
+    assert parse(out)[0]["score"] == pytest.approx(parse(out_run)[0]["score"], abs=1e-4)
+
+
+def test_plot_is_written(setup, capsys, tmp_path):
+    _, export, audio = setup
+    rc, _, err = run(capsys, audio / "s01.wav", "--frames", "--plot", tmp_path / "one.png",
+                     "--model", export)
+    assert rc == 0 and (tmp_path / "one.png").stat().st_size > 0
+    rc, _, _ = run(capsys, audio / "s01.wav", audio / "s05.wav", "--plot", tmp_path / "many",
+                   "--tflite", export / "model.tflite")
+    assert rc == 0 and sorted(p.name for p in (tmp_path / "many").iterdir()) == ["s01.png", "s05.png"]
+
+
+def test_help_texts_teach_with_examples(capsys):
+    from tfaudio.cli.common import main as cli_main
+
+    for argv in (["--help"],):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "examples:" in capsys.readouterr().out
+    for command in ("train", "eval", "export"):
+        with pytest.raises(SystemExit):
+            cli_main(command, ["qualitynet", "--help"])
+        text = capsys.readouterr().out
+        assert "examples:" in text and f"tfaudio-{command} qualitynet" in text

@@ -1,0 +1,147 @@
+"""Export a trained DFE stage: waveform in, class probabilities + mask out.
+
+SavedModel signature ``serving_default``: ``waveform`` float32 ``[batch, samples]`` at
+the run's sample rate, any length (zero padded / cropped in-graph to the clip length
+the classifier was trained on) -> ``probabilities [batch, classes]``, ``class_id
+[batch]``, ``class_name [batch]``, ``mask [batch, frames, mels]`` (the product of the
+stage's masks: what multiplied the features; ones for the plain classifier).
+``assets/class_names.txt`` lists the classes by id.
+
+TFLite: builtin ops only, input ``[1, clip samples]``, the same outputs but
+``class_name``. The dynamic convolutions (a per-example ``map_fn``) become a WHILE
+loop with CONV_2D on runtime kernels; the check after writing feeds several
+different inputs in a row so a runtime that reused the first input's kernels
+would fail it.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from tfaudio.config import merge, to_dict
+from tfaudio.audio import AudioError
+from tfaudio.systems.dfe.data import DFEData, make_frontend
+from tfaudio.datasets.urbansound8k import DatasetError
+from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
+from tfaudio.training import core
+from tfaudio.systems.dfe import train as T
+
+log = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-4
+
+
+class DFEServing(tf.Module):
+    def __init__(self, frontend, model, class_names, num_samples: int):
+        super().__init__()
+        self.frontend = frontend
+        self.model = model
+        self.num_samples = num_samples
+        self.class_names = tf.constant(class_names)
+
+    def _fixed(self, waveform):
+        feats = self.frontend(waveform)
+        out = self.model(feats, training=False)
+        mask = tf.ones_like(feats)
+        for m in out["masks"]:
+            mask = mask * m
+        probs = out["probs"]
+        return {"probabilities": probs, "class_id": tf.argmax(probs, -1, output_type=tf.int32), "mask": mask}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    def serve(self, waveform):
+        n = self.num_samples
+        x = waveform[:, :n]
+        x = tf.pad(x, [[0, 0], [0, n - tf.shape(x)[1]]])
+        x = tf.ensure_shape(x, [None, n])
+        out = self._fixed(x)
+        out["class_name"] = tf.gather(self.class_names, out["class_id"])
+        return out
+
+    def tflite_function(self):
+        fn = tf.function(self._fixed, input_signature=[tf.TensorSpec([1, self.num_samples], tf.float32, name="waveform")])
+        return fn.get_concrete_function()
+
+
+def best_stage(run_dir) -> str:
+    """The trained stage with the highest best dev accuracy."""
+    scores = {s: core.stage_state(Path(run_dir) / s).get("best", float("-inf")) for s in T.trained_stages(run_dir)}
+    if not scores:
+        raise core.RunDirError(f"{run_dir}: no trained stage to export (train one first)")
+    return max(scores, key=lambda s: (scores[s], T.STAGES.index(s)))
+
+
+def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
+               data_dir: Optional[str] = None, tflite: bool = True, parity_clips: int = 4) -> Path:
+    run_dir = Path(run_dir)
+    cfg = T.load_run_config(run_dir)
+    if data_dir:
+        cfg = merge(cfg, {"data": {"data_dir": str(data_dir)}})
+    stage = stage or best_stage(run_dir)
+    if not core.stage_complete(run_dir / stage):
+        raise core.RunDirError(f"{run_dir}: stage '{stage}' is not trained (trained: {T.trained_stages(run_dir)})")
+    frontend = make_frontend(cfg.frontend)
+    num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
+    frames, mels = frontend.num_frames(num_samples), cfg.frontend.num_mel_bins
+    model = T.load_stage_model(run_dir, stage, cfg, frames, mels)
+    from tfaudio.datasets.urbansound8k import CLASSES
+
+    class_names = list(CLASSES)[: cfg.model.num_classes]
+    serving = DFEServing(frontend, model, class_names, num_samples)
+
+    # Real clips for the parity check: the first test clips of the configured data.
+    try:
+        data = DFEData(cfg.data, cfg.frontend, progress=False)
+        real = data.waves("test").waves[:parity_clips]
+    except (AudioError, DatasetError, OSError) as exc:  # data may be absent on the exporting machine
+        log.warning("no real clips for the parity check (%s); using synthetic signals only", exc)
+        real = np.zeros((0, num_samples), np.float32)
+
+    def write_saved_model(tmp: Path):
+        tf.saved_model.save(serving, str(tmp), signatures={"serving_default": serving.serve})
+
+    def write_tflite(tmp: Path, path: Path):
+        path.write_bytes(convert_tflite(serving.tflite_function()))
+
+    def verify(tmp: Path) -> dict:
+        return verify_export(tmp, num_samples, cfg.frontend.sample_rate, real, tflite)
+
+    meta = {"model": "dfe", "stage": stage, "method": T.METHOD_NAMES[stage], "run_dir": str(run_dir.resolve()),
+            "sample_rate": cfg.frontend.sample_rate, "clip_samples": num_samples,
+            "best_dev_accuracy": core.stage_state(run_dir / stage).get("best"), "config": to_dict(cfg)}
+    return export_version(base_dir, "dfe", write_saved_model, write_tflite if tflite else None, verify,
+                          assets={"class_names.txt": "\n".join(class_names) + "\n"}, metadata=meta,
+                          version=version)
+
+
+def verify_export(export_dir: Path, num_samples: int, sample_rate: int, real: np.ndarray, tflite: bool) -> dict:
+    """Reload the SavedModel (and TFLite) and check them on silence, noise, a tone, real clips."""
+    loaded = tf.saved_model.load(str(export_dir))
+    fn = loaded.signatures["serving_default"]
+    inputs = dict(check_signals(sample_rate, num_samples / sample_rate))
+    for i, clip in enumerate(real):
+        inputs[f"clip{i}"] = clip[None].astype(np.float32)
+    checks = {}
+    worst = 0.0
+    for name, x in inputs.items():
+        out = {k: v.numpy() for k, v in fn(waveform=tf.constant(x)).items()}
+        p = out["probabilities"]
+        if not (np.all(np.isfinite(p)) and np.allclose(p.sum(-1), 1, atol=1e-4) and np.all(np.isfinite(out["mask"]))):
+            raise ExportError(f"{export_dir}: SavedModel gives ill-formed output on {name}")
+        if tflite:
+            lite = run_tflite(export_dir / "model.tflite", {"waveform": x})
+            diff = max(float(np.abs(lite["probabilities"] - p).max()), float(np.abs(lite["mask"] - out["mask"]).max()))
+            worst = max(worst, diff)
+            if not diff <= PARITY_TOLERANCE:  # also catches NaN
+                raise ExportError(f"{export_dir}: TFLite differs from the SavedModel by {diff:.2e} on {name}")
+        checks[name] = {"class_id": int(out["class_id"][0]), "max_prob": float(p.max())}
+    # a shorter and a longer waveform are padded / cropped in-graph
+    for n in (num_samples // 2, num_samples * 2):
+        out = fn(waveform=tf.zeros([2, n]))
+        if out["probabilities"].shape != (2, p.shape[-1]):
+            raise ExportError(f"{export_dir}: wrong output shape for input length {n}")
+    return {"inputs": checks, "tflite_max_abs_diff": worst if tflite else None}

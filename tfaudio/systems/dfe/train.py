@@ -1,0 +1,290 @@
+"""DFE training: the five stages as tasks of the shared training loop.
+
+Stages and what each trains (the classifier is trained first and frozen after):
+
+============  =========================================  ======================
+stage         trains                                     needs
+============  =========================================  ======================
+classifier    CNN-FC on clean features                   —
+sfe           one static mask net                        classifier
+dfe           one dynamic mask net (filter generator)    classifier
+cascade       DCL: a 2nd generator on the 1st's output;  classifier, dfe
+              the 1st (from ``dfe``) frozen
+shared        DSL: one generator applied twice,          classifier
+              trained end to end
+============  =========================================  ======================
+
+A stage whose prerequisites are missing from the run directory trains them first.
+Each stage's best checkpoint stores named sub-modules (``classifier``,
+``mask_net_0``, ``mask_net_1``) which later stages, evaluation and export restore.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaudio.config import from_dict, to_dict, write_json_atomic
+from tfaudio.data.pipeline import graph_fn
+from tfaudio.systems.dfe.data import DFEData, DFEDataConfig, FrontendConfig
+from tfaudio.systems.dfe import model as M
+from tfaudio.training import core
+
+log = logging.getLogger(__name__)
+
+STAGES = ("classifier", "sfe", "dfe", "cascade", "shared")
+PREREQUISITES = {
+    "classifier": (),
+    "sfe": ("classifier",),
+    "dfe": ("classifier",),
+    "cascade": ("classifier", "dfe"),
+    "shared": ("classifier",),
+}
+METHOD_NAMES = {"classifier": "CNN-FC", "sfe": "SFE", "dfe": "DFE", "cascade": "DCL", "shared": "DSL"}
+
+
+@dataclass(frozen=True)
+class DFETrainConfig:
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    classifier_epochs: int = 100
+    enhancer_epochs: int = 100
+    seed: int = 0
+    strategy: str = "default"
+    cascade_init: str = "dfe"  # (choice) 2nd generator starts from the 1st's weights; or "random"
+
+
+@dataclass(frozen=True)
+class DFEConfig:
+    data: DFEDataConfig = field(default_factory=DFEDataConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    model: M.DFEModelConfig = field(default_factory=M.DFEModelConfig)
+    train: DFETrainConfig = field(default_factory=DFETrainConfig)
+
+
+def _accuracy(logits_fn, dataset: tf.data.Dataset, batch_size: int) -> float:
+    correct, total = 0, 0
+    for x, y in dataset.batch(batch_size):
+        pred = tf.argmax(logits_fn(x), axis=-1, output_type=tf.int32)
+        correct += int(tf.reduce_sum(tf.cast(pred == y, tf.int32)))
+        total += int(tf.size(y))
+    return correct / max(total, 1)
+
+
+class ClassifierTask(core.Task):
+    monitor = "dev_accuracy"
+
+    def __init__(self, cfg: DFEConfig, frames: int, mels: int):
+        self.cfg, self.frames, self.mels = cfg, frames, mels
+
+    def build(self):
+        self.model = M.build(M.CNNFC(self.cfg.model), self.frames, self.mels)
+        self.optimizer = keras.optimizers.Adam(self.cfg.train.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self._logits = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def checkpoint_items(self):
+        return {"classifier": self.model, "optimizer": self.optimizer}
+
+    def best_items(self):
+        return {"classifier": self.model}
+
+    def train_step(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+            loss = core.replica_loss(ce)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        return {"loss": tf.reduce_mean(ce)}
+
+    def evaluate(self, dataset):
+        return {"dev_accuracy": _accuracy(self._logits, dataset, self.cfg.train.batch_size)}
+
+
+def mask_nets_for(stage: str, cfg: M.DFEModelConfig) -> List[keras.Model]:
+    """The mask nets of a stage, in application order (shared repeats one object)."""
+    if stage == "classifier":
+        return []
+    if stage == "sfe":
+        return [M.StaticMaskNet(cfg)]
+    if stage == "dfe":
+        return [M.DynamicMaskNet(cfg)]
+    if stage == "cascade":
+        return [M.DynamicMaskNet(cfg), M.DynamicMaskNet(cfg)]
+    if stage == "shared":
+        g = M.DynamicMaskNet(cfg)
+        return [g, g]
+    raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+
+
+def unique_nets(nets) -> Dict[str, keras.Model]:
+    out, seen = {}, set()
+    for net in nets:
+        if id(net) not in seen:
+            seen.add(id(net))
+            out[f"mask_net_{len(out)}"] = net
+    return out
+
+
+class EnhancerTask(core.Task):
+    """SFE / DFE / cascade / shared: masks trained through the frozen classifier."""
+
+    monitor = "dev_accuracy"
+
+    def __init__(self, cfg: DFEConfig, stage: str, run_dir: Path, frames: int, mels: int):
+        self.cfg, self.stage, self.run_dir = cfg, stage, Path(run_dir)
+        self.frames, self.mels = frames, mels
+
+    def build(self):
+        cfg = self.cfg
+        self.classifier = M.build(M.CNNFC(cfg.model), self.frames, self.mels)
+        core.restore_best(self.run_dir / "classifier", {"classifier": self.classifier})
+        self.classifier.trainable = False
+        self.nets = mask_nets_for(self.stage, cfg.model)
+        self.model = M.build(M.MaskedClassifier(self.classifier, self.nets), self.frames, self.mels)
+        self.trained = list(unique_nets(self.nets).values())
+        if self.stage == "cascade":
+            first, second = self.nets
+            core.restore_best(self.run_dir / "dfe", {"mask_net_0": first})
+            if cfg.train.cascade_init == "dfe":
+                second.set_weights(first.get_weights())
+            elif cfg.train.cascade_init != "random":
+                raise ValueError(f"cascade_init must be 'dfe' or 'random', not {cfg.train.cascade_init!r}")
+            first.trainable = False
+            self.trained = [second]
+        self.variables = [v for net in self.trained for v in net.trainable_variables]
+        self.optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
+        self.optimizer.build(self.variables)
+        self._logits = tf.function(
+            lambda x: self.model(x, training=False)["logits"], reduce_retracing=True
+        )
+
+    def checkpoint_items(self):
+        return {**unique_nets(self.nets), "optimizer": self.optimizer}
+
+    def best_items(self):
+        return unique_nets(self.nets)
+
+    def train_step(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)["logits"]
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+            loss = core.replica_loss(ce)
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return {"loss": tf.reduce_mean(ce)}
+
+    def evaluate(self, dataset):
+        return {"dev_accuracy": _accuracy(self._logits, dataset, self.cfg.train.batch_size)}
+
+
+def load_stage_model(run_dir, stage: str, cfg: DFEConfig, frames: int, mels: int) -> M.MaskedClassifier:
+    """Classifier + the stage's mask nets restored from their best checkpoints."""
+    run_dir = Path(run_dir)
+    clf = M.build(M.CNNFC(cfg.model), frames, mels)
+    core.restore_best(run_dir / "classifier", {"classifier": clf})
+    nets = mask_nets_for(stage, cfg.model)
+    model = M.build(M.MaskedClassifier(clf, nets), frames, mels)
+    if nets:
+        core.restore_best(run_dir / stage, unique_nets(nets))
+    return model
+
+
+def train_stage(
+    cfg: DFEConfig,
+    stage: str,
+    run_dir,
+    resume: bool = False,
+    data: Optional[DFEData] = None,
+    progress: bool = True,
+    say=print,
+) -> Dict[str, core.FitResult]:
+    """Train ``stage`` (and first any prerequisite missing from ``run_dir``)."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    run_dir = Path(run_dir)
+    check_run_config(run_dir, cfg)
+    data = data or DFEData(cfg.data, cfg.frontend, progress=progress)
+    strategy = core.make_strategy(cfg.train.strategy)
+    results = {}
+    for s in (*PREREQUISITES[stage], stage):
+        stage_dir = run_dir / s
+        if core.stage_complete(stage_dir):
+            if s == stage:
+                say(f"[{s}] already trained in {stage_dir} (best {core.stage_state(stage_dir)}); "
+                    f"use another --run-dir to train it again")
+            continue
+        if s != stage:
+            say(f"[{stage}] needs the '{s}' stage, which is not in {run_dir}: training it first")
+        if s == "classifier":
+            task = ClassifierTask(cfg, data.num_frames, data.num_features)
+            epochs = cfg.train.classifier_epochs
+        else:
+            task = EnhancerTask(cfg, s, run_dir, data.num_frames, data.num_features)
+            epochs = cfg.train.enhancer_epochs
+        train = core.seeded_batches(data.dataset("train"), cfg.train.batch_size, cfg.train.seed)
+        results[s] = core.fit(
+            task,
+            train,
+            data.dataset("dev"),
+            stage_dir,
+            epochs=epochs,
+            config={"system": "dfe", "stage": s, **to_dict(cfg)},
+            resume=resume,
+            strategy=strategy,
+            seed=cfg.train.seed,
+            progress=progress,
+        )
+        say(f"[{s}] done: best dev accuracy {results[s].best_metric:.4f} at epoch {results[s].best_epoch}")
+    return results
+
+
+RUN_INVARIANTS = ("frontend", "model")
+
+
+def check_run_config(run_dir: Path, cfg: DFEConfig) -> None:
+    """Write ``run_dir/config.json`` once; later stages must agree on front-end and model."""
+    path = run_dir / "config.json"
+    new = to_dict(cfg)
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in RUN_INVARIANTS:
+            if old.get(key) != new[key]:
+                raise core.RunDirError(
+                    f"{run_dir} was trained with a different {key} config; stages of one run "
+                    f"must share it (use another --run-dir)"
+                )
+        if old.get("data", {}).get("clip_seconds") != new["data"]["clip_seconds"]:
+            raise core.RunDirError(f"{run_dir} was trained with another clip length")
+    else:
+        write_json_atomic(path, {"system": "dfe", **new})
+
+
+def load_run_config(run_dir) -> DFEConfig:
+    """The config a run directory was trained with."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise core.RunDirError(f"{run_dir} holds no trained DFE run (no config.json); train first")
+    d = json.loads(path.read_text())
+    d.pop("system", None)
+    return from_dict(DFEConfig, d)
+
+
+def trained_stages(run_dir) -> List[str]:
+    return [s for s in STAGES if core.stage_complete(Path(run_dir) / s)]
+
+
+def predict_probs(model: M.MaskedClassifier, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    fn = graph_fn(model, lambda x: model(x, training=False)["probs"])
+    return np.concatenate(
+        [fn(tf.constant(features[i : i + batch_size])).numpy() for i in range(0, len(features), batch_size)]
+    )

@@ -1,0 +1,489 @@
+"""Quality-Net evaluation: metrics, the paper's Tables 1-2 and Figures 2-4.
+
+Metrics (between true and predicted utterance scores, section 3):
+
+* MSE, LCC (Pearson, ``scipy.stats.pearsonr``) and SRCC (Spearman,
+  ``scipy.stats.spearmanr``), overall and per condition (clean / noisy / enhanced);
+* the variance of the frame scores on clean speech (Table 1's last column): for
+  every clean utterance the variance of ``q_t`` over its valid frames, averaged
+  over the clean utterances.
+
+Frame-level behaviour (Figure 3, section 2.2) is also put into numbers: the
+clean utterances get street noise (0 dB, measured over the noisy region) in their
+middle 40 % and are scored again. ``noisy-region drop`` is how much the mean
+``q_t`` inside the noisy region falls (the model sees the noise),
+``clean-region drop`` how much it falls on the untouched frames around it (the
+context leak a small forget-gate bias is meant to limit).
+
+:func:`evaluate_run` writes into ``<run_dir>/eval/``: ``metrics.csv/.md/.json``,
+``predictions.csv``, ``scatter.png`` (Fig. 4: predicted vs true coloured by
+condition) and ``frames.png`` (Figs. 2-3: spectrogram with the frame scores
+below, a clean utterance and its partially noisy version). :func:`table1` and
+:func:`table2` train the ablation runs they need under ``<run_dir>/ablations/``
+(reusing the main run where its config matches) and write ``table1.*`` /
+``table2.*`` with ``fig2_frames.png`` / ``fig3_frames.png``.
+
+This module imports only numpy / scipy / pandas at import time (the training
+module uses :func:`regression_metrics`); TensorFlow comes with the functions that
+need a model.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+log = logging.getLogger(__name__)
+
+#: Paper values (Table 1) shown under our Table 1 for comparison.
+PAPER_TABLE1 = {
+    "without constraint": {"MSE": 0.1441, "LCC": 0.8559, "SRCC": 0.8607, "frame variance (clean)": 4.1128},
+    "with constraint": {"MSE": 0.1266, "LCC": 0.8749, "SRCC": 0.8807, "frame variance (clean)": 0.2468},
+}
+DEFAULT_FORGET_BIASES = (1.0, -1.0, -3.0)
+CLEAN = "clean"
+#: Partial-noise probe (Fig. 3): noise type, SNR and the noisy fraction of the utterance.
+PROBE_NOISE, PROBE_SNR_DB, PROBE_REGION = "street", 0.0, (0.3, 0.7)
+#: At most this many clean utterances are probed.
+PROBE_MAX = 24
+
+
+# ==================================================================================
+# Metrics
+# ==================================================================================
+def regression_metrics(true, pred) -> Dict[str, float]:
+    """``{"n", "mse", "lcc", "srcc"}``; LCC / SRCC are NaN with < 2 items or a constant side."""
+    true = np.asarray(true, np.float64).ravel()
+    pred = np.asarray(pred, np.float64).ravel()
+    if true.shape != pred.shape:
+        raise ValueError(f"true and pred differ in size: {true.shape} vs {pred.shape}")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"{int((~np.isfinite(pred)).sum())} prediction(s) are not finite")
+    n = int(true.size)
+    mse = float(np.mean((true - pred) ** 2)) if n else float("nan")
+    lcc = srcc = float("nan")
+    if n >= 2 and np.ptp(true) > 0 and np.ptp(pred) > 0:
+        lcc = float(stats.pearsonr(true, pred)[0])
+        srcc = float(stats.spearmanr(true, pred)[0])
+    return {"n": n, "mse": mse, "lcc": lcc, "srcc": srcc}
+
+
+def metrics_by_condition(true, pred, conditions) -> pd.DataFrame:
+    """Rows ``all`` + one per condition; columns n, MSE, LCC, SRCC."""
+    true, pred = np.asarray(true), np.asarray(pred)
+    conditions = np.asarray(conditions).astype(str)
+    rows = {"all": regression_metrics(true, pred)}
+    for cond in sorted(set(conditions), key=_condition_order):
+        sel = conditions == cond
+        rows[cond] = regression_metrics(true[sel], pred[sel])
+    df = pd.DataFrame(rows).T[["n", "mse", "lcc", "srcc"]]
+    df.columns = ["n", "MSE", "LCC", "SRCC"]
+    df["n"] = df["n"].astype(int)
+    df.index.name = "condition"
+    return df
+
+
+def _condition_order(c: str):
+    order = {"clean": 0, "noisy": 1, "enhanced": 2}
+    return (order.get(c, 3), c)
+
+
+def frame_score_variance(frame_scores: Sequence[np.ndarray], select=None) -> float:
+    """Mean over the selected utterances of the variance of ``q_t`` over valid frames."""
+    chosen = [np.asarray(q, np.float64) for i, q in enumerate(frame_scores)
+              if (select is None or select[i]) and q is not None and len(q) > 0]
+    return float(np.mean([q.var() for q in chosen])) if chosen else float("nan")
+
+
+def write_table(df: pd.DataFrame, out_dir, name: str, note: str = "", index: bool = True) -> Dict[str, Path]:
+    """``name.csv`` (full precision) and ``name.md`` (4 decimals, optional note below)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+    df.to_csv(csv, index=index)
+    fmts = ([""] if index else []) + [
+        ".0f" if pd.api.types.is_integer_dtype(df[c]) else ".4f" for c in df.columns]
+    text = df.to_markdown(index=index, floatfmt=fmts) + "\n"
+    if df.isna().any().any():
+        note = ("nan = undefined (LCC / SRCC of fewer than two items or of constant scores, "
+                "e.g. clean speech all labelled with the top PESQ).\n" + note)
+    if note:
+        text += "\n" + note.rstrip() + "\n"
+    md.write_text(text, encoding="utf-8")
+    return {f"{name}.csv": csv, f"{name}.md": md}
+
+
+# ==================================================================================
+# Figures
+# ==================================================================================
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def scatter_plot(true, pred, conditions, path, title: str = "") -> Path:
+    """Predicted vs true score, one colour per condition, metrics in the legend (Fig. 4)."""
+    plt = _plt()
+    true, pred = np.asarray(true), np.asarray(pred)
+    conditions = np.asarray(conditions).astype(str)
+    fig, ax = plt.subplots(figsize=(5.2, 5))
+    lo = float(min(true.min(), pred.min())) - 0.1
+    hi = float(max(true.max(), pred.max())) + 0.1
+    ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, ls="--", zorder=0)
+    for cond in sorted(set(conditions), key=_condition_order):
+        sel = conditions == cond
+        m = regression_metrics(true[sel], pred[sel])
+        ax.scatter(true[sel], pred[sel], s=14, alpha=0.75,
+                   label=f"{cond} (n={m['n']}, LCC={m['lcc']:.3f})")
+    m = regression_metrics(true, pred)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score (Quality-Net)")
+    ax.set_title(title or f"MSE {m['mse']:.4f}  LCC {m['lcc']:.4f}  SRCC {m['srcc']:.4f}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def display_spectrogram(wave: np.ndarray, frame_length: int = 512, frame_step: int = 256,
+                        center: bool = True) -> np.ndarray:
+    """dB magnitude ``[bins, frames]`` with the model's framing (centred, zero padded)."""
+    import librosa
+
+    spec = np.abs(librosa.stft(np.asarray(wave, np.float32), n_fft=frame_length,
+                               hop_length=frame_step, window="hamming", center=center,
+                               pad_mode="constant"))
+    return 20 * np.log10(np.maximum(spec, 1e-6 * max(spec.max(), 1e-12)))
+
+
+def frame_plot(path, items: Sequence[Tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
+               sample_rate: int = 16000, frame_length: int = 512, frame_step: int = 256,
+               title: str = "", shade: Optional[Tuple[int, int]] = None) -> Path:
+    """For each ``(label, waveform, {curve label: frame scores})``: the spectrogram with
+    the frame scores in a panel below it on the same frame axis (Figs. 2-3).
+
+    ``shade`` = (first, last) frame of a region to mark (the noisy part in Fig. 3).
+    """
+    plt = _plt()
+    n = len(items)
+    fig, axes = plt.subplots(2 * n, 1, figsize=(8, 3.1 * n + 0.5), sharex=True,
+                             gridspec_kw={"height_ratios": [1.4, 1] * n})
+    axes = np.atleast_1d(axes)
+    all_scores = [q for _, _, curves in items for q in curves.values() if len(q)]
+    lo = min(float(np.min(q)) for q in all_scores) - 0.2 if all_scores else 0
+    hi = max(float(np.max(q)) for q in all_scores) + 0.2 if all_scores else 5
+    for k, (label, wave, curves) in enumerate(items):
+        ax_s, ax_q = axes[2 * k], axes[2 * k + 1]
+        spec = display_spectrogram(wave, frame_length, frame_step)
+        ax_s.imshow(spec, origin="lower", aspect="auto", cmap="magma",
+                    extent=[-0.5, spec.shape[1] - 0.5, 0, sample_rate / 2000])
+        ax_s.set_ylabel("kHz")
+        ax_s.set_title(label, fontsize=9, loc="left")
+        for name, q in curves.items():
+            q = np.asarray(q)
+            ax_q.plot(np.arange(len(q)), q, lw=1.3,
+                      label=f"{name} (Q={q.mean():.2f}, var={q.var():.3f})")
+        ax_q.set_ylim(lo, hi)
+        ax_q.set_ylabel("frame score")
+        ax_q.grid(alpha=0.3)
+        ax_q.legend(fontsize=7, loc="lower left")
+        if shade is not None:
+            for ax in (ax_s, ax_q):
+                ax.axvspan(shade[0] - 0.5, shade[1] + 0.5, fill=False, ls="--", ec="w" if ax is ax_s else "k")
+    axes[-1].set_xlabel(f"frame ({1000 * frame_step / sample_rate:g} ms hop)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+# ==================================================================================
+# Partial-noise probe (Fig. 3)
+# ==================================================================================
+def partial_noise(wave: np.ndarray, sample_rate: int = 16000, region=PROBE_REGION,
+                  snr_db: float = PROBE_SNR_DB, noise: str = PROBE_NOISE, seed: int = 0):
+    """``wave`` with ``noise`` added in its ``region`` (fractions) at ``snr_db`` measured
+    over that region -> (noisy wave, (first sample, end sample))."""
+    from tfaudio.audio import mix_at_snr
+    from tfaudio.datasets.timit_embedded import synth_noise
+
+    n = len(wave)
+    a, b = int(region[0] * n), max(int(region[1] * n), int(region[0] * n) + 1)
+    noise_wave = synth_noise(noise, seconds=(b - a) / sample_rate + 0.1, sample_rate=sample_rate, seed=seed)
+    out = np.array(wave, np.float32, copy=True)
+    out[a:b] = mix_at_snr(out[a:b], noise_wave, snr_db)
+    return out, (a, b)
+
+
+def frames_of_region(start: int, end: int, num_frames: int, frame_step: int) -> np.ndarray:
+    """Bool ``[num_frames]``: frames whose centre (``t * frame_step``, centred frames)
+    falls in samples ``[start, end)``."""
+    centres = np.arange(num_frames) * frame_step
+    return (centres >= start) & (centres < end)
+
+
+def probe_partial_noise(score_fn, waves: Sequence[np.ndarray], frame_step: int = 256,
+                        sample_rate: int = 16000) -> Dict[str, float]:
+    """Mean drop of ``q_t`` inside / outside a noisy region (see module docstring).
+
+    ``score_fn(list of waves) -> list of frame-score arrays``.
+    """
+    if not waves:
+        return {"noisy-region drop": float("nan"), "clean-region drop": float("nan")}
+    noisy, regions = zip(*(partial_noise(w, sample_rate, seed=i) for i, w in enumerate(waves)))
+    q_clean = score_fn(list(waves))
+    q_noisy = score_fn(list(noisy))
+    inside, outside = [], []
+    for qc, qn, (a, b) in zip(q_clean, q_noisy, regions):
+        sel = frames_of_region(a, b, len(qc), frame_step)
+        inside.append(float(np.mean(qc[sel] - qn[sel])))
+        outside.append(float(np.mean(qc[~sel] - qn[~sel])))
+    return {"noisy-region drop": float(np.mean(inside)), "clean-region drop": float(np.mean(outside))}
+
+
+# ==================================================================================
+# Evaluating models and runs
+# ==================================================================================
+@dataclasses.dataclass
+class ModelResult:
+    pred: np.ndarray
+    frames: List[np.ndarray]
+    table: pd.DataFrame  # metrics_by_condition
+    frame_variance_clean: float
+    probe: Dict[str, float]
+
+
+def _clean_probe_waves(qset, sample_rate: int = 16000) -> List[np.ndarray]:
+    """Clean utterances of the set (condition 'clean'; else the clean sources it names)."""
+    from tfaudio.systems.qualitynet.train import decode_waves
+
+    conds = qset.conditions
+    waves = [w for w, c in zip(qset.waves, conds) if c == CLEAN][:PROBE_MAX]
+    if waves or "source" not in qset.rows.columns:
+        return waves
+    sources = [s for s in dict.fromkeys(qset.rows["source"].astype(str)) if s][:PROBE_MAX]
+    got, _ = decode_waves(sources, sample_rate, skip_bad=True, progress=False)
+    return [w for w in got if w is not None]
+
+
+def evaluate_model(model, qset, batch_size: int = 16, probe_waves=None) -> ModelResult:
+    """Scores of ``qset`` with ``model`` and every metric of this module."""
+    from tfaudio.systems.qualitynet.train import predict, predict_fn
+
+    fn = predict_fn(model)
+    pred, frames = predict(model, qset.waves, batch_size, fn=fn)
+    table = metrics_by_condition(qset.scores, pred, qset.conditions)
+    var = frame_score_variance(frames, qset.conditions == CLEAN)
+    if probe_waves is None:
+        probe_waves = _clean_probe_waves(qset, model.config.sample_rate)
+    probe = probe_partial_noise(lambda ws: predict(model, ws, batch_size, fn=fn)[1], probe_waves,
+                                model.config.frame_step, model.config.sample_rate)
+    return ModelResult(pred, frames, table, var, probe)
+
+
+def resolve_test_manifest(manifest=None, progress: bool = True) -> Path:
+    """``manifest`` or the embedded set's ``test.csv``."""
+    if manifest is not None:
+        return Path(manifest)
+    from tfaudio.systems.qualitynet.train import embedded_manifests
+
+    return embedded_manifests(progress)["test"]
+
+
+def _example_index(qset) -> int:
+    conds = qset.conditions
+    clean = np.flatnonzero(conds == CLEAN)
+    return int(clean[0]) if len(clean) else int(np.argmax(qset.scores))
+
+
+def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
+                 progress: bool = True, qset=None) -> Dict[str, object]:
+    """Evaluate a trained run's best checkpoint on ``manifest`` (default: embedded test).
+
+    Returns ``{"metrics": {...}, "files": {name: path}}``.
+    """
+    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model
+
+    run_dir = Path(run_dir)
+    model, cfg = load_trained_model(run_dir)
+    out_dir = Path(out_dir) if out_dir else run_dir / "eval"
+    manifest = resolve_test_manifest(manifest, progress)
+    if qset is None:
+        qset = load_quality_set(manifest, cfg.model.sample_rate, skip_bad=skip_bad,
+                                progress=progress, name="test")
+    res = evaluate_model(model, qset, cfg.train.eval_batch_size)
+    files: Dict[str, Path] = {}
+    note = (f"Run `{run_dir}` (best epoch by {cfg.train.monitor}), test manifest `{manifest}`.\n"
+            f"Variance of frame quality in clean speech: {res.frame_variance_clean:.4f} "
+            f"(paper, with constraint: 0.2468).\n"
+            f"Partial street noise (0 dB, middle 40 %) on clean utterances: mean frame score drops "
+            f"{res.probe['noisy-region drop']:.3f} inside the noisy region and "
+            f"{res.probe['clean-region drop']:.3f} on the clean frames around it.")
+    files.update(write_table(res.table, out_dir, "metrics", note=note))
+    preds = qset.rows[["path", "condition"]].copy()
+    preds["true"] = qset.scores
+    preds["pred"] = res.pred
+    preds["frames"] = [len(q) for q in res.frames]
+    preds["frame_variance"] = [float(np.var(q)) for q in res.frames]
+    preds.to_csv(out_dir / "predictions.csv", index=False)
+    files["predictions.csv"] = out_dir / "predictions.csv"
+    files["scatter.png"] = scatter_plot(qset.scores, res.pred, qset.conditions, out_dir / "scatter.png")
+    files["frames.png"] = _example_figure(out_dir / "frames.png", {"Quality-Net": model}, qset,
+                                          cfg.train.eval_batch_size)
+    metrics = {
+        "run_dir": str(run_dir), "manifest": str(manifest), "skipped": qset.skipped,
+        "overall": {k.lower(): v for k, v in res.table.loc["all"].items()},
+        "by_condition": {c: {k.lower(): v for k, v in r.items()} for c, r in res.table.iterrows() if c != "all"},
+        "frame_variance_clean": res.frame_variance_clean, **res.probe,
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    files["metrics.json"] = out_dir / "metrics.json"
+    return {"metrics": metrics, "files": files}
+
+
+def _example_figure(path, models: Mapping[str, object], qset, batch_size: int,
+                    title: str = "") -> Path:
+    """Figs. 2-3 in one: a clean utterance and its partially noisy version, scored by
+    each model (curves), frame scores under the spectrograms."""
+    from tfaudio.systems.qualitynet.train import predict
+
+    wave = qset.waves[_example_index(qset)]
+    first = next(iter(models.values()))
+    sr, step = first.config.sample_rate, first.config.frame_step
+    noisy, (a, b) = partial_noise(wave, sr)
+    curves_clean, curves_noisy = {}, {}
+    for name, model in models.items():
+        _, frames = predict(model, [wave, noisy], batch_size)
+        curves_clean[name], curves_noisy[name] = frames
+    sel = np.flatnonzero(frames_of_region(a, b, len(curves_clean[name]), step))
+    cond = qset.conditions[_example_index(qset)]
+    items = [(f"(a) {cond} utterance {Path(qset.paths[_example_index(qset)]).name}", wave, curves_clean),
+             (f"(b) the same with {PROBE_NOISE} noise at {PROBE_SNR_DB:g} dB in frames "
+              f"{sel[0]}-{sel[-1]} (dashed)", noisy, curves_noisy)]
+    return frame_plot(path, items, sr, first.config.frame_length, step, title=title,
+                      shade=(int(sel[0]), int(sel[-1])))
+
+
+# ==================================================================================
+# Ablations: Table 1 (frame constraint) and Table 2 (forget-gate bias)
+# ==================================================================================
+def _slug(text: str) -> str:
+    """Folder name of a variant: "Fgb = -1" -> "fgb_-1", "without constraint" -> "without_constraint"."""
+    words = text.lower().replace("=", " ").split()
+    return "_".join("".join(c for c in w if c.isalnum() or c in "-.") for w in words)
+
+
+def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Optional[int] = None,
+                  progress: bool = True, say=print, data=None) -> Dict[str, Path]:
+    """Train (or reuse) one run per variant; returns ``{variant: run dir}``.
+
+    Variants are config overrides of the main run's config (the embedded recipe if
+    ``run_dir`` holds no run). A variant equal to the main run's (complete) config
+    reuses it; the others live in ``<run_dir>/ablations/<table>/<variant>/`` and a
+    half-trained one is resumed.
+    """
+    from tfaudio.training import core
+    from tfaudio.systems.qualitynet import train as T
+
+    run_dir = Path(run_dir)
+    main = T.load_run_config(run_dir) if (run_dir / "config.json").exists() else None
+    base = main or T.default_config()
+    out = {}
+    for name, over in variants.items():
+        over = json.loads(json.dumps(over))
+        if epochs is not None:
+            over.setdefault("train", {})["epochs"] = int(epochs)
+        cfg = T.with_overrides(base, over)
+        if main is not None and core.stage_complete(run_dir) and cfg == main:
+            say(f"[{table}] {name}: the main run {run_dir} has exactly this config; reusing it")
+            out[name] = run_dir
+            continue
+        sub = run_dir / "ablations" / table / _slug(name)
+        if core.stage_complete(sub) and (sub / "config.json").exists() and T.load_run_config(sub) == cfg:
+            say(f"[{table}] {name}: already trained in {sub}")
+            out[name] = sub
+            continue
+        if data is None:
+            train_set, dev_set, _ = T.load_train_dev(cfg, progress)
+            data = (train_set, dev_set)
+        say(f"[{table}] training {name} in {sub}")
+        T.train(cfg, sub, resume=True, progress=progress, data=data, say=say)
+        out[name] = sub
+    return out
+
+
+def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, epochs=None,
+                    skip_bad=False, progress=True, say=print, figure_models=None, note=""):
+    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model
+
+    run_dir = Path(run_dir)
+    runs = ablation_runs(run_dir, variants, table, epochs, progress, say)
+    manifest = resolve_test_manifest(manifest, progress)
+    out_dir = Path(out_dir) if out_dir else run_dir / "eval"
+    qset, probe_waves, rows, models = None, None, {}, {}
+    for name, sub in runs.items():
+        model, cfg = load_trained_model(sub)
+        if qset is None:
+            qset = load_quality_set(manifest, cfg.model.sample_rate, skip_bad=skip_bad,
+                                    progress=progress, name="test")
+            probe_waves = _clean_probe_waves(qset, cfg.model.sample_rate)
+        res = evaluate_model(model, qset, cfg.train.eval_batch_size, probe_waves)
+        all_ = res.table.loc["all"]
+        rows[name] = {"MSE": all_["MSE"], "LCC": all_["LCC"], "SRCC": all_["SRCC"],
+                      "frame variance (clean)": res.frame_variance_clean, **res.probe,
+                      "epochs": cfg.train.epochs, "run": str(sub)}
+        models[name] = model
+    df = pd.DataFrame(rows).T
+    df.index.name = "model"
+    for c in df.columns:
+        if c not in ("run",):
+            df[c] = pd.to_numeric(df[c])
+    files = write_table(df, out_dir, table, note=note + f"\nTest manifest: `{manifest}`.")
+    fig_name = {"table1": "fig2_frames.png", "table2": "fig3_frames.png"}[table]
+    chosen = {k: models[k] for k in (figure_models or models) if k in models}
+    files[fig_name] = _example_figure(out_dir / fig_name, chosen, qset, 16,
+                                      title=f"Frame scores: {', '.join(chosen)}")
+    return {"table": df, "files": files}
+
+
+def table1(run_dir, manifest=None, out_dir=None, epochs=None, skip_bad=False, progress=True, say=print):
+    """Table 1: with vs without the frame constraint (+ Fig. 2)."""
+    variants = {"without constraint": {"model": {"frame_constraint": False}},
+                "with constraint": {"model": {"frame_constraint": True}}}
+    paper = pd.DataFrame(PAPER_TABLE1).T
+    note = ("Paper (TIMIT, PESQ labels), Table 1:\n\n" + paper.to_markdown(floatfmt=".4f") + "\n\n"
+            "Frame variance = mean over clean test utterances of the variance of q_t; the drops "
+            "are from the partial-noise probe (module docstring of tfaudio.systems.qualitynet.evaluate).")
+    return _ablation_table(run_dir, variants, "table1", manifest, out_dir, epochs, skip_bad,
+                           progress, say, note=note)
+
+
+def table2(run_dir, forget_biases: Sequence[float] = DEFAULT_FORGET_BIASES, manifest=None,
+           out_dir=None, epochs=None, skip_bad=False, progress=True, say=print):
+    """Table 2: forget-gate bias initial values (+ Fig. 3 with the largest and smallest)."""
+    variants = {f"Fgb = {b:g}": {"model": {"forget_bias": float(b)}} for b in forget_biases}
+    names = list(variants)
+    by_value = sorted(zip(forget_biases, names))
+    fig = [by_value[-1][1], by_value[0][1]] if len(by_value) > 1 else names
+    note = ("Fgb = initial forget-gate bias of both LSTM directions (paper: 1 vs -3, -3 kept). "
+            "Utterance-level metrics should barely move; a smaller Fgb should keep the "
+            "clean-region drop (context leak of a noisy region into clean frames) small.")
+    return _ablation_table(run_dir, variants, "table2", manifest, out_dir, epochs, skip_bad,
+                           progress, say, figure_models=fig, note=note)

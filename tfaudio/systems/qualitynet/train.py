@@ -1,0 +1,543 @@
+"""Quality-Net training: manifests -> length-bucketed padded batches -> the shared loop.
+
+One stage, trained by :func:`train` into the run directory itself::
+
+    <run_dir>/config.json  ckpt/  best/  best.json  metrics.jsonl  tb/  state.json
+             eval/  ablations/            (written by ``tfaudio-eval qualitynet``)
+
+Data
+----
+A manifest (``path,score[,condition,speaker,...]``, see
+:func:`tfaudio.systems.qualitynet.labels.read_manifest`) is decoded once with
+:func:`tfaudio.audio.load_audio` in a thread pool (resampled to the model's rate,
+mono; longer clips cropped to ``data.max_seconds`` if set). A bad row or an
+unreadable / empty / NaN file stops with an error naming it, or with
+``data.skip_bad`` is skipped and listed in a warning. Without a manifest the
+embedded synthetic set is used (:func:`tfaudio.datasets.timit_embedded.ensure_embedded_quality_set`:
+``train.csv`` / ``dev.csv``). With a manifest but no dev manifest, ``data.dev_fraction``
+of the speakers (or utterances, when no speaker column) is held out as dev.
+
+Variable-length batches
+-----------------------
+Utterances keep their length (no crop to a fixed size). Every epoch they are
+shuffled (seeded by ``train.seed`` and the epoch), put into ``train.buckets`` length
+buckets (boundaries at length quantiles), cut into batches of ``train.batch_size``
+inside each bucket, and the batches are shuffled. A batch is zero padded to its
+longest clip and carries ``length`` (valid samples per row): the model zeroes
+anything past it, runs the backward LSTM from each row's last valid frame and
+averages ``q_t`` over valid frames only, and :func:`quality_net_loss` only sees
+valid frames, so padding never changes a score or the loss.
+
+Objective and selection
+-----------------------
+Loss: the model module's :func:`tfaudio.systems.qualitynet.model.quality_net_loss`
+(utterance MSE + ``10^(Q - q_max)`` x frame constraint; ``model.frame_constraint``
+false gives Table 1's "without constraint"). RMSprop (Keras defaults, paper).
+The best epoch is chosen by dev LCC (``train.monitor="dev_lcc"``, max) or dev MSE
+(``"dev_mse"``, min); every epoch logs dev MSE, LCC and SRCC.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tfaudio.config import ConfigError, from_dict, load_recipe, merge, to_dict
+from tfaudio.data.pipeline import decode_files
+from tfaudio.systems.qualitynet.labels import ManifestError, read_manifest
+from tfaudio.systems.qualitynet.evaluate import regression_metrics
+from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
+from tfaudio.training import core
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "qualitynet"
+MONITORS = {"dev_lcc": "max", "dev_mse": "min", "dev_srcc": "max"}
+
+
+# ==================================================================================
+# Configuration
+# ==================================================================================
+@dataclass(frozen=True)
+class QualityNetDataConfig:
+    manifest: Optional[str] = None  # training manifest; None -> embedded train.csv
+    dev_manifest: Optional[str] = None  # None -> embedded dev.csv / held-out part of manifest
+    dev_fraction: float = 0.1  # with a manifest but no dev manifest: speakers held out
+    skip_bad: bool = False  # skip bad manifest rows / unreadable audio (listed) instead of failing
+    max_seconds: Optional[float] = None  # crop longer training/dev clips (None: keep whole)
+    workers: Optional[int] = None  # decoding threads (None: 2 x cores, at most 8)
+
+
+@dataclass(frozen=True)
+class QualityNetTrainConfig:
+    batch_size: int = 8
+    epochs: int = 30
+    learning_rate: Optional[float] = None  # RMSprop; None -> model.learning_rate (1e-3)
+    buckets: int = 4  # length buckets per epoch (1: plain shuffled batches)
+    seed: int = 0
+    monitor: str = "dev_lcc"  # dev_lcc (max), dev_srcc (max) or dev_mse (min)
+    eval_batch_size: int = 16
+    strategy: str = "default"
+
+
+@dataclass(frozen=True)
+class QualityNetRunConfig:
+    data: QualityNetDataConfig = field(default_factory=QualityNetDataConfig)
+    model: QualityNetConfig = field(default_factory=QualityNetConfig)
+    train: QualityNetTrainConfig = field(default_factory=QualityNetTrainConfig)
+
+
+def resolve_config(cfg: QualityNetRunConfig) -> QualityNetRunConfig:
+    """Validate and make the learning rate explicit in both places it can be read."""
+    if cfg.train.monitor not in MONITORS:
+        raise ConfigError(f"train.monitor must be one of {sorted(MONITORS)}, got {cfg.train.monitor!r}")
+    for name in ("batch_size", "epochs", "buckets", "eval_batch_size"):
+        if getattr(cfg.train, name) < (0 if name == "epochs" else 1):
+            raise ConfigError(f"train.{name} must be positive, got {getattr(cfg.train, name)}")
+    if not 0.0 < cfg.data.dev_fraction < 1.0:
+        raise ConfigError(f"data.dev_fraction must be in (0, 1), got {cfg.data.dev_fraction}")
+    if cfg.data.max_seconds is not None and cfg.data.max_seconds <= 0:
+        raise ConfigError(f"data.max_seconds must be positive, got {cfg.data.max_seconds}")
+    lr = cfg.train.learning_rate if cfg.train.learning_rate is not None else cfg.model.learning_rate
+    if lr <= 0:
+        raise ConfigError(f"learning rate must be positive, got {lr}")
+    return dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, learning_rate=float(lr)),
+        train=dataclasses.replace(cfg.train, learning_rate=float(lr)),
+    )
+
+
+def default_config() -> QualityNetRunConfig:
+    """The embedded recipe (``pipelines/qualitynet/embedded.json``) over the defaults."""
+    return resolve_config(from_dict(QualityNetRunConfig, load_recipe("qualitynet/embedded")))
+
+
+def config_from_dict(d: dict) -> QualityNetRunConfig:
+    d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(QualityNetRunConfig)}}
+    return resolve_config(from_dict(QualityNetRunConfig, d))
+
+
+def load_run_config(run_dir) -> QualityNetRunConfig:
+    """The resolved config a run directory was trained with."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise core.RunDirError(f"{run_dir} holds no Quality-Net run (no config.json); train one first "
+                          f"with `tfaudio-train qualitynet --run-dir {run_dir}`")
+    d = json.loads(path.read_text())
+    if d.get("system", SYSTEM) != SYSTEM:
+        raise core.RunDirError(f"{run_dir} holds a '{d.get('system')}' run, not Quality-Net")
+    return config_from_dict(d)
+
+
+def _diff(a, b, prefix="") -> List[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [f"{prefix[:-1]} ({a!r} -> {b!r})"]
+
+
+def check_run_config(run_dir, cfg: QualityNetRunConfig, resume: bool) -> None:
+    """A resumed run must use the config it started with (only ``train.epochs`` may grow)."""
+    path = Path(run_dir) / "config.json"
+    if not (resume and path.exists()):
+        return
+    old = load_run_config(run_dir)
+    a = to_dict(dataclasses.replace(old, train=dataclasses.replace(old.train, epochs=0)))
+    b = to_dict(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=0)))
+    changed = _diff(a, b)
+    if changed:
+        raise core.RunDirError(f"{run_dir} was started with another config; --resume keeps it "
+                          f"(only --epochs may change). Differences: {'; '.join(changed)}")
+
+
+# ==================================================================================
+# Data
+# ==================================================================================
+@dataclass
+class QualitySet:
+    """Decoded utterances of one manifest (in manifest order, bad rows removed)."""
+
+    waves: List[np.ndarray]
+    rows: pd.DataFrame  # path, score, condition, speaker, ... (read_manifest columns)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    name: str = ""
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.rows["score"].to_numpy(np.float32)
+
+    @property
+    def conditions(self) -> np.ndarray:
+        return self.rows["condition"].astype(str).to_numpy()
+
+    @property
+    def paths(self) -> List[str]:
+        return list(self.rows["path"])
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.array([len(w) for w in self.waves], np.int64)
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def subset(self, index: Sequence[int], name: str = "") -> "QualitySet":
+        index = list(index)
+        return QualitySet([self.waves[i] for i in index], self.rows.iloc[index].reset_index(drop=True),
+                          [], name or self.name)
+
+
+def decode_waves(paths: Sequence[str], sample_rate: int, skip_bad: bool = False,
+                 max_seconds: Optional[float] = None, workers: Optional[int] = None,
+                 progress: bool = True, desc: str = "decode"):
+    """Variable-length decode (see :func:`tfaudio.data.pipeline.decode_files`)."""
+    return decode_files(paths, sample_rate, skip_bad, max_seconds, workers, progress, desc,
+                        skip_flag="--skip-bad")
+
+
+def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,
+                     max_seconds: Optional[float] = None, workers: Optional[int] = None,
+                     progress: bool = True, name: str = "") -> QualitySet:
+    """Read a manifest and decode its audio (see module docstring for bad rows/files)."""
+    rows = read_manifest(manifest, skip_bad=skip_bad)
+    waves, skipped = decode_waves(rows["path"].tolist(), sample_rate, skip_bad, max_seconds,
+                                  workers, progress, desc=f"decode {name or Path(manifest).name}")
+    keep = [i for i, w in enumerate(waves) if w is not None]
+    if not keep:
+        raise ManifestError(manifest, [(None, None, "no usable utterance left")])
+    rows = rows.iloc[keep].reset_index(drop=True)
+    return QualitySet([waves[i] for i in keep], rows, skipped, name or Path(manifest).stem)
+
+
+def embedded_manifests(progress: bool = True) -> Dict[str, Path]:
+    """``{"train", "dev", "test"}`` manifests of the embedded set (built on first use)."""
+    from tfaudio.datasets.timit_embedded import ensure_embedded_quality_set
+
+    root = ensure_embedded_quality_set(progress=progress)
+    return {s: root / f"{s}.csv" for s in ("train", "dev", "test")}
+
+
+def split_dev(qset: QualitySet, fraction: float, seed: int) -> Tuple[QualitySet, QualitySet]:
+    """Hold out ``fraction`` of the speakers (utterances if no speaker column) as dev."""
+    rows = qset.rows
+    groups = [s if s else f"utt{i}" for i, s in enumerate(rows["speaker"].astype(str))]
+    unique = sorted(set(groups))
+    if len(unique) < 2:
+        raise ConfigError(f"{qset.name}: cannot hold out a dev set from {len(unique)} group(s); "
+                          f"give a dev manifest")
+    rng = np.random.default_rng(seed)
+    n_dev = min(len(unique) - 1, max(1, int(round(fraction * len(unique)))))
+    dev_groups = set(rng.permutation(unique)[:n_dev].tolist())
+    dev = [i for i, g in enumerate(groups) if g in dev_groups]
+    train = [i for i, g in enumerate(groups) if g not in dev_groups]
+    return qset.subset(train, "train"), qset.subset(dev, "dev")
+
+
+def load_train_dev(cfg: QualityNetRunConfig, progress: bool = True) -> Tuple[QualitySet, QualitySet, dict]:
+    """Training and dev sets of a config, and the manifests actually used."""
+    d = cfg.data
+    sr = cfg.model.sample_rate
+    kw = dict(sample_rate=sr, skip_bad=d.skip_bad, max_seconds=d.max_seconds, workers=d.workers,
+              progress=progress)
+    if d.manifest is None:
+        if d.dev_manifest is not None:
+            raise ConfigError("data.dev_manifest needs data.manifest (the training manifest)")
+        emb = embedded_manifests(progress)
+        train = load_quality_set(emb["train"], name="train", **kw)
+        dev = load_quality_set(emb["dev"], name="dev", **kw)
+        used = {"train": str(emb["train"]), "dev": str(emb["dev"]), "embedded": True}
+    else:
+        train = load_quality_set(d.manifest, name="train", **kw)
+        if d.dev_manifest is not None:
+            dev = load_quality_set(d.dev_manifest, name="dev", **kw)
+            used = {"train": str(d.manifest), "dev": str(d.dev_manifest)}
+        else:
+            train, dev = split_dev(train, d.dev_fraction, cfg.train.seed)
+            log.info("no dev manifest: held out %d of %d utterances (%.0f %% of speakers) as dev",
+                     len(dev), len(dev) + len(train), 100 * d.dev_fraction)
+            used = {"train": str(d.manifest), "dev": f"{d.dev_fraction:g} of the speakers of the train manifest"}
+    used["train_utterances"], used["dev_utterances"] = len(train), len(dev)
+    return train, dev, used
+
+
+def bucket_batches(lengths: Sequence[int], batch_size: int, buckets: int = 1,
+                   rng: Optional[np.random.Generator] = None) -> List[np.ndarray]:
+    """Index batches that group utterances of similar length.
+
+    With ``rng`` (training): shuffle, split into ``buckets`` groups at the length
+    quantiles, cut each group into batches, shuffle the batches. Without ``rng``
+    (evaluation): sort by length and cut, the least padding possible.
+    """
+    lengths = np.asarray(lengths)
+    n = len(lengths)
+    if n == 0:
+        return []
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    order = rng.permutation(n)
+    buckets = max(1, min(int(buckets), n))
+    # rank by length (ties broken by the random order), then equal-count buckets
+    ranked = order[np.argsort(lengths[order], kind="stable")]
+    batches = []
+    for group in np.array_split(ranked, buckets):
+        group = rng.permutation(group)
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def pad_batch(waves: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Right-pad with zeros -> (``[B, max_len]`` float32, lengths ``[B]`` int32)."""
+    lengths = np.array([len(w) for w in waves], np.int32)
+    out = np.zeros((len(waves), max(int(lengths.max()), 1)), np.float32)
+    for i, w in enumerate(waves):
+        out[i, : len(w)] = w
+    return out, lengths
+
+
+def batches_dataset(qset: QualitySet, batches: List[np.ndarray]):
+    """``tf.data`` of padded batches ``{"waveform", "length", "score", "index"}``."""
+    scores = qset.scores
+
+    def gen():
+        for idx in batches:
+            wave, lengths = pad_batch([qset.waves[i] for i in idx])
+            yield {"waveform": wave, "length": lengths, "score": scores[idx],
+                   "index": np.asarray(idx, np.int32)}
+
+    spec = {
+        "waveform": tf.TensorSpec([None, None], tf.float32),
+        "length": tf.TensorSpec([None], tf.int32),
+        "score": tf.TensorSpec([None], tf.float32),
+        "index": tf.TensorSpec([None], tf.int32),
+    }
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    return ds.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
+
+
+def train_batches(qset: QualitySet, batch_size: int, buckets: int, seed: int) -> Callable[[int], object]:
+    """``epoch -> dataset``: the epoch's bucketed, shuffled batches (same order on resume)."""
+    lengths = qset.lengths
+
+    def make(epoch: int):
+        rng = np.random.default_rng([int(seed), int(epoch)])
+        return batches_dataset(qset, bucket_batches(lengths, batch_size, buckets, rng))
+
+    return make
+
+
+def eval_dataset(qset: QualitySet, batch_size: int):
+    """Length-sorted padded batches (deterministic), each with its ``index``."""
+    return batches_dataset(qset, bucket_batches(qset.lengths, batch_size))
+
+
+# ==================================================================================
+# Prediction
+# ==================================================================================
+def predict_fn(model):
+    """A traced ``(waveform [B, T], lengths [B]) -> model outputs`` (no retracing per
+    shape; one per model, reused)."""
+    cached = getattr(model, "_tfaudio_predict_fn", None)
+    if cached is not None:
+        return cached
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                  tf.TensorSpec([None], tf.int32)])
+    def fn(waveform, lengths):
+        return model(waveform, lengths=lengths, training=False)
+
+    object.__setattr__(model, "_tfaudio_predict_fn", fn)  # plain attribute, not tracked by Keras
+    return fn
+
+
+def predict_dataset(fn, dataset, n: int):
+    """Run ``fn`` over :func:`eval_dataset` batches -> (scores [n], frame scores per utterance)."""
+    scores = np.full(n, np.nan, np.float32)
+    frames: List[Optional[np.ndarray]] = [None] * n
+    for batch in dataset:
+        out = fn(batch["waveform"], batch["length"])
+        s = out["score"].numpy()
+        q = out["frame_scores"].numpy()
+        m = out["frame_mask"].numpy() > 0
+        for j, i in enumerate(batch["index"].numpy()):
+            scores[i] = s[j]
+            frames[i] = q[j][m[j]]
+    return scores, frames
+
+
+def predict(model, waves: Sequence[np.ndarray], batch_size: int = 16, fn=None):
+    """Utterance scores and per-utterance frame scores (valid frames only), input order."""
+    qset = QualitySet(list(waves), _dummy_rows(len(waves)))
+    fn = fn or predict_fn(model)
+    return predict_dataset(fn, eval_dataset(qset, batch_size), len(waves))
+
+
+def _dummy_rows(n: int):
+    return pd.DataFrame({"path": [""] * n, "score": np.zeros(n), "condition": ["unknown"] * n,
+                         "speaker": [""] * n})
+
+
+# ==================================================================================
+# Task
+# ==================================================================================
+class QualityNetTask(core.Task):
+    """RMSprop on :func:`quality_net_loss`; dev MSE / LCC / SRCC after every epoch."""
+
+    def __init__(self, cfg: QualityNetRunConfig, dev_size: Optional[int] = None):
+        self.cfg = resolve_config(cfg)
+        self.monitor = self.cfg.train.monitor
+        self.monitor_mode = MONITORS[self.monitor]
+        self.dev_size = dev_size
+
+    def build(self):
+        self.model = QualityNet(self.cfg.model)
+        self.model.build((None, None))
+        self.optimizer = keras.optimizers.RMSprop(learning_rate=self.cfg.train.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self._predict = predict_fn(self.model)
+
+    def checkpoint_items(self):
+        return {"model": self.model, "optimizer": self.optimizer}
+
+    def best_items(self):
+        return {"model": self.model}
+
+    def train_step(self, batch):
+        m = self.cfg.model
+        with tf.GradientTape() as tape:
+            out = self.model(batch["waveform"], lengths=batch["length"], training=True)
+            terms = quality_net_loss(batch["score"], out["frame_scores"], out["frame_mask"],
+                                     out["score"], q_max=m.q_max,
+                                     frame_constraint=m.frame_constraint)
+            ctx = tf.distribute.get_replica_context()
+            replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+            scaled = terms["loss"] / float(replicas)  # gradients are summed over replicas
+        variables = self.model.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return dict(terms)
+
+    def evaluate(self, dataset):
+        n = self.dev_size
+        if n is None:
+            n = 1 + max(int(b["index"].numpy().max()) for b in dataset)
+        true = np.full(n, np.nan, np.float32)
+        for b in dataset:
+            true[b["index"].numpy()] = b["score"].numpy()
+        pred, _ = predict_dataset(self._predict, dataset, n)
+        met = regression_metrics(true, pred)
+        return {"dev_mse": met["mse"], "dev_lcc": met["lcc"], "dev_srcc": met["srcc"]}
+
+
+# ==================================================================================
+# Entry points
+# ==================================================================================
+def train(cfg: QualityNetRunConfig, run_dir, resume: bool = False, progress: bool = True,
+          data: Optional[Tuple[QualitySet, QualitySet]] = None, say=print):
+    """Train Quality-Net into ``run_dir`` (``resume=True`` continues after the last epoch).
+
+    Returns :class:`tfaudio.training.core.FitResult`. ``data`` = (train, dev) sets
+    skips loading (tests, ablations sharing decoded audio).
+    """
+    cfg = resolve_config(cfg)
+    run_dir = Path(run_dir)
+    check_run_config(run_dir, cfg, resume)
+    if core.stage_complete(run_dir) and resume and core.stage_state(run_dir).get("epochs") == cfg.train.epochs:
+        say(f"[qualitynet] {run_dir} is already trained for {cfg.train.epochs} epochs "
+            f"(best {core.stage_state(run_dir).get('best')}); pass a larger --epochs to continue")
+    if data is None:
+        train_set, dev_set, used = load_train_dev(cfg, progress)
+    else:
+        train_set, dev_set = data
+        used = {"train_utterances": len(train_set), "dev_utterances": len(dev_set)}
+    if len(dev_set) < 3:
+        raise ConfigError(f"the dev set holds {len(dev_set)} utterance(s); LCC/SRCC need at least 3")
+    t = cfg.train
+    say(f"[qualitynet] {len(train_set)} training / {len(dev_set)} dev utterances, "
+        f"batch {t.batch_size} in {t.buckets} length bucket(s), {t.epochs} epochs -> {run_dir}")
+    task = QualityNetTask(cfg, dev_size=len(dev_set))
+    config = {"system": SYSTEM, **to_dict(cfg), "data_used": used}
+    result = core.fit(
+        task,
+        train_batches(train_set, t.batch_size, t.buckets, t.seed),
+        eval_dataset(dev_set, t.eval_batch_size),
+        run_dir,
+        epochs=t.epochs,
+        config=config,
+        resume=resume,
+        strategy=core.make_strategy(t.strategy),
+        seed=t.seed,
+        progress=progress,
+    )
+    say(f"[qualitynet] best {task.monitor} {result.best_metric:.4f} at epoch {result.best_epoch}")
+    return result
+
+
+def load_trained_model(run_dir):
+    """(model with the best checkpoint's weights, resolved config) of a trained run."""
+    cfg = load_run_config(run_dir)
+    model = QualityNet(cfg.model)
+    model.build((None, None))
+    core.restore_best(run_dir, {"model": model})
+    return model, cfg
+
+
+def make_toy_manifests(out_dir, n_train: int = 16, n_dev: int = 6, n_test: int = 6,
+                       seed: int = 0, min_seconds: float = 0.3, max_seconds: float = 1.2,
+                       sample_rate: int = 16000) -> Dict[str, Path]:
+    """A tiny labelled set for smoke tests and examples (seconds to write, no PESQ).
+
+    Each utterance is a vowel-like harmonic signal with a slow pitch glide and
+    syllable-rate amplitude modulation; "clean" ones (score 4.5) are kept as is, the
+    others get white noise at an SNR in [-5, 25] dB and the score
+    ``1 + 3.5 / (1 + exp(-(snr - 8) / 5))``. Lengths vary in [min, max] seconds.
+    Writes ``audio/*.wav`` and ``train.csv`` / ``dev.csv`` / ``test.csv`` (path,
+    score, condition, speaker, snr); returns the manifest paths.
+    """
+    from tfaudio.audio import write_audio
+    from tfaudio.systems.qualitynet.labels import write_manifest
+
+    out_dir = Path(out_dir)
+    (out_dir / "audio").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    manifests = {}
+    for split, count in (("train", n_train), ("dev", n_dev), ("test", n_test)):
+        rows = []
+        for i in range(count):
+            n = int(rng.uniform(min_seconds, max_seconds) * sample_rate)
+            t = np.arange(n) / sample_rate
+            f0 = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+            phase = 2 * np.pi * np.cumsum(f0) / sample_rate
+            voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+            env = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6)))
+            speech = (0.3 * voiced * env).astype(np.float32)
+            if i % 4 == 0:
+                x, score, cond, snr = speech, 4.5, "clean", ""
+            else:
+                snr = float(rng.uniform(-5, 25))
+                noise = rng.standard_normal(n).astype(np.float32)
+                x = speech + noise * (np.sqrt(np.mean(speech ** 2)) / np.sqrt(np.mean(noise ** 2))
+                                      * 10 ** (-snr / 20))
+                score, cond = 1 + 3.5 / (1 + np.exp(-(snr - 8) / 5)), "noisy"
+            x = (0.9 * x / np.max(np.abs(x))).astype(np.float32)
+            rel = f"audio/{split}_{i:03d}.wav"
+            write_audio(out_dir / rel, x, sample_rate)
+            rows.append({"path": str(out_dir / rel), "score": float(score), "condition": cond,
+                         "speaker": f"{split}{i % 3}", "snr": snr})
+        manifests[split] = write_manifest(pd.DataFrame(rows), out_dir / f"{split}.csv")
+    return manifests
+
+
+def with_overrides(cfg: QualityNetRunConfig, overrides: dict) -> QualityNetRunConfig:
+    return resolve_config(merge(cfg, overrides))

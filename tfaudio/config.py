@@ -21,8 +21,7 @@ T = TypeVar("T")
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
 
 
-class ConfigError(ValueError):
-    """A recipe or override names a field that does not exist or has a bad value."""
+from tfaudio.errors import ConfigError  # noqa: F401  (re-exported)
 
 
 def to_dict(cfg) -> dict:

@@ -14,6 +14,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from tfaudio.errors import AudioError  # noqa: F401  (re-exported)
+
 log = logging.getLogger(__name__)
 
 
@@ -21,13 +23,6 @@ log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".sph", ".nist", ".ogg", ".oga", ".aif", ".aiff", ".au")
 
 
-class AudioError(ValueError):
-    """A file could not be used as audio. The message names the file."""
-
-    def __init__(self, path, reason: str):
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def audio_info(path) -> sf._SoundFileInfo:

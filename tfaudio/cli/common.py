@@ -53,15 +53,9 @@ def config_from_args(cls, recipe: str, args, flags, extra=None):
 
 def user_errors():
     """Exception types reported as a one-line error (exit 2) instead of a traceback."""
-    from tfaudio.audio import AudioError
-    from tfaudio.config import ConfigError
-    from tfaudio.systems.qualitynet.labels import ManifestError, QualitySetError
-    from tfaudio.datasets.urbansound8k import DatasetError
-    from tfaudio.export.core import ExportError
-    from tfaudio.training.core import RunDirError
+    from tfaudio.errors import TfaudioError
 
-    return (AudioError, ConfigError, DatasetError, ExportError, ManifestError, QualitySetError,
-            RunDirError, FileNotFoundError)
+    return (TfaudioError, FileNotFoundError)
 
 
 def main(command: str, argv=None) -> int:

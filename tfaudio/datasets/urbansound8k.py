@@ -18,6 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 import pandas as pd
 
 from tfaudio.audio import AUDIO_EXTENSIONS
+from tfaudio.errors import DatasetError  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ CLASSES = (
 FOLDS = tuple(range(1, 11))
 
 
-class DatasetError(ValueError):
-    """The on-disk dataset does not have the expected layout or content."""
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import write_json_atomic
+from tfaudio.errors import ExportError  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 
-class ExportError(RuntimeError):
-    """An artifact failed its post-write check or the target is not writable."""
 
 
 def next_version(model_dir) -> int:

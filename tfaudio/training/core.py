@@ -34,14 +34,13 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfaudio.config import write_json_atomic
+from tfaudio.errors import RunDirError, TrainingDivergedError  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 DatasetOrFactory = Union[tf.data.Dataset, Callable[[int], tf.data.Dataset]]
 
 
-class RunDirError(RuntimeError):
-    """A run directory is not in the state an operation needs."""
 
 
 class Task:

@@ -46,6 +46,7 @@ import pandas as pd
 from pesq import BufferTooShortError, NoUtterancesError
 from pesq import pesq as _pesq
 
+from tfaudio.errors import DatasetError, TfaudioError
 from tfaudio.audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio, mix_at_snr, write_audio
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ ITEM_FORMAT = "qitem-1"
 # ==================================================================================
 # Manifests
 # ==================================================================================
-class ManifestError(ValueError):
+class ManifestError(DatasetError):
     """A manifest could not be read. ``problems`` lists ``(line, column, message)``."""
 
     def __init__(self, path, problems: Sequence[Tuple[Optional[int], Optional[str], str]]):
@@ -276,7 +277,7 @@ def write_manifest(df: pd.DataFrame, path) -> Path:
 # ==================================================================================
 # PESQ labels
 # ==================================================================================
-class QualitySetError(ValueError):
+class QualitySetError(TfaudioError, ValueError):
     """Bad input to :func:`make_quality_set` (missing folder, no audio, bad option)."""
 
 

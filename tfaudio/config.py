@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar
@@ -136,19 +135,10 @@ def load_json(path) -> dict:
 
 
 def write_json_atomic(path, obj, indent: int = 2) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent, sort_keys=False, default=str)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write JSON to ``path`` atomically (see :mod:`tfaudio.atomic`)."""
+    from tfaudio.atomic import write_json
+
+    write_json(path, obj, indent=indent)
 
 
 def load_recipe(name_or_path: str) -> dict:

@@ -17,25 +17,12 @@ import numpy as np
 import pandas as pd
 
 from tfaudio.config import merge
+from tfaudio.evaluation.metrics import accuracy
+from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe import train as T
 
 log = logging.getLogger(__name__)
-
-
-def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, -1) == labels)) if len(labels) else float("nan")
-
-
-def write_table(df: pd.DataFrame, out_dir: Path, name: str, index: bool = True) -> Dict[str, Path]:
-    """``name.csv`` and ``name.md`` (a GitHub Markdown table)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    df.to_csv(csv, index=index, float_format="%.2f")
-    if isinstance(df.index, pd.MultiIndex):  # one column per index level in Markdown
-        df, index = df.reset_index(), False
-    md.write_text(df.to_markdown(index=index, floatfmt=".2f") + "\n", encoding="utf-8")
-    return {f"{name}.csv": csv, f"{name}.md": md}
 
 
 def figure3(out_path: Path, panels: Dict[str, np.ndarray], title: str) -> Path:
@@ -108,7 +95,7 @@ def evaluate_run(
         t = 100 * accuracy(T.predict_probs(m, test["features"]), test["labels"])
         t1[T.METHOD_NAMES[s]] = {"Dev": d, "Test": t, "Difference": d - t}
     table1 = pd.DataFrame(t1)[methods]
-    written.update(write_table(table1, out_dir, "table1"))
+    written.update(write_table(table1, out_dir, "table1", decimals=2))
 
     # Table 2: noise type x SNR x method on the test set.
     rows = []
@@ -127,7 +114,7 @@ def evaluate_run(
     order = [(snr, m) for snr in cfg.data.snrs for m in methods]
     table2 = table2.reindex(pd.MultiIndex.from_tuples(order, names=["SNR", "Method"]))
     table2["Mean"] = table2.mean(axis=1)
-    written.update(write_table(table2, out_dir, "table2"))
+    written.update(write_table(table2, out_dir, "table2", decimals=2))
 
     # Figure 3: one clip through the enhancers.
     by_stem = {p.stem: p for p in noise_files}

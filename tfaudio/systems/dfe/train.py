@@ -32,6 +32,7 @@ import tensorflow as tf
 
 from tfaudio.config import from_dict, to_dict, write_json_atomic
 from tfaudio.data.pipeline import graph_fn
+from tfaudio.evaluation.metrics import accuracy
 from tfaudio.systems.dfe.data import DFEData, DFEDataConfig, FrontendConfig
 from tfaudio.systems.dfe import model as M
 from tfaudio.training import core
@@ -69,12 +70,11 @@ class DFEConfig:
 
 
 def _accuracy(logits_fn, dataset: tf.data.Dataset, batch_size: int) -> float:
-    correct, total = 0, 0
+    preds, labels = [], []
     for x, y in dataset.batch(batch_size):
-        pred = tf.argmax(logits_fn(x), axis=-1, output_type=tf.int32)
-        correct += int(tf.reduce_sum(tf.cast(pred == y, tf.int32)))
-        total += int(tf.size(y))
-    return correct / max(total, 1)
+        preds.append(np.argmax(logits_fn(x), axis=-1))
+        labels.append(y.numpy())
+    return accuracy(np.concatenate(preds), np.concatenate(labels)) if preds else float("nan")
 
 
 class ClassifierTask(core.Task):

@@ -37,7 +37,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from tfaudio.evaluation import tables
+from tfaudio.evaluation.metrics import regression_metrics  # noqa: F401  (used by callers too)
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +59,6 @@ PROBE_MAX = 24
 # ==================================================================================
 # Metrics
 # ==================================================================================
-def regression_metrics(true, pred) -> Dict[str, float]:
-    """``{"n", "mse", "lcc", "srcc"}``; LCC / SRCC are NaN with < 2 items or a constant side."""
-    true = np.asarray(true, np.float64).ravel()
-    pred = np.asarray(pred, np.float64).ravel()
-    if true.shape != pred.shape:
-        raise ValueError(f"true and pred differ in size: {true.shape} vs {pred.shape}")
-    if not np.all(np.isfinite(pred)):
-        raise ValueError(f"{int((~np.isfinite(pred)).sum())} prediction(s) are not finite")
-    n = int(true.size)
-    mse = float(np.mean((true - pred) ** 2)) if n else float("nan")
-    lcc = srcc = float("nan")
-    if n >= 2 and np.ptp(true) > 0 and np.ptp(pred) > 0:
-        lcc = float(stats.pearsonr(true, pred)[0])
-        srcc = float(stats.spearmanr(true, pred)[0])
-    return {"n": n, "mse": mse, "lcc": lcc, "srcc": srcc}
-
-
 def metrics_by_condition(true, pred, conditions) -> pd.DataFrame:
     """Rows ``all`` + one per condition; columns n, MSE, LCC, SRCC."""
     true, pred = np.asarray(true), np.asarray(pred)
@@ -101,22 +86,15 @@ def frame_score_variance(frame_scores: Sequence[np.ndarray], select=None) -> flo
     return float(np.mean([q.var() for q in chosen])) if chosen else float("nan")
 
 
+NAN_NOTE = ("nan = undefined (LCC / SRCC of fewer than two items or of constant scores, "
+            "e.g. clean speech all labelled with the top PESQ).")
+
+
 def write_table(df: pd.DataFrame, out_dir, name: str, note: str = "", index: bool = True) -> Dict[str, Path]:
-    """``name.csv`` (full precision) and ``name.md`` (4 decimals, optional note below)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    df.to_csv(csv, index=index)
-    fmts = ([""] if index else []) + [
-        ".0f" if pd.api.types.is_integer_dtype(df[c]) else ".4f" for c in df.columns]
-    text = df.to_markdown(index=index, floatfmt=fmts) + "\n"
+    """The shared table writer, with a line explaining NaN cells when there are any."""
     if df.isna().any().any():
-        note = ("nan = undefined (LCC / SRCC of fewer than two items or of constant scores, "
-                "e.g. clean speech all labelled with the top PESQ).\n" + note)
-    if note:
-        text += "\n" + note.rstrip() + "\n"
-    md.write_text(text, encoding="utf-8")
-    return {f"{name}.csv": csv, f"{name}.md": md}
+        note = NAN_NOTE + "\n" + note
+    return tables.write_table(df, out_dir, name, note=note, index=index)
 
 
 # ==================================================================================

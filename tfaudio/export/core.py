@@ -9,10 +9,13 @@ version is never overwritten.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional
 
@@ -85,6 +88,37 @@ def convert_tflite(concrete_fn, quantization: Optional[str] = None,
         return tflite_builtin_converter(conv, quantization).convert()
 
 
+def load_tflite(model_path_or_bytes, num_threads: Optional[int] = None):
+    """A LiteRT interpreter for a model file or bytes; anything that is not a TFLite
+    model is an :class:`ExportError` naming it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    kw = {"num_threads": num_threads} if num_threads else {}
+    where = "model bytes" if isinstance(model_path_or_bytes, (bytes, bytearray)) else str(model_path_or_bytes)
+    if not isinstance(model_path_or_bytes, (bytes, bytearray)) and not Path(model_path_or_bytes).is_file():
+        raise ExportError(f"{where}: no such TFLite file")
+    try:
+        if isinstance(model_path_or_bytes, (bytes, bytearray)):
+            return Interpreter(model_content=bytes(model_path_or_bytes), **kw)
+        return Interpreter(model_path=str(model_path_or_bytes), **kw)
+    except ValueError as exc:
+        raise ExportError(f"{where}: not a TFLite model ({str(exc).splitlines()[0]})") from exc
+
+
+def tflite_ops(model_path_or_bytes) -> set:
+    """Names of the operators a TFLite model uses, in every subgraph (``WHILE`` bodies
+    included); a Flex op shows as ``CUSTOM``."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    data = model_path_or_bytes
+    if not isinstance(data, (bytes, bytearray)):
+        data = Path(data).read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(bytes(data), 0)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
+    names = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
+    return {names.get(c, str(c)) for c in codes}
+
+
 def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarray,
                signature: Optional[str] = None, num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
     """Run a TFLite model with the LiteRT runtime through its signature runner.
@@ -92,13 +126,7 @@ def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarra
     Input shapes are resized to the given arrays, so a model with a dynamic axis
     takes any length.
     """
-    from ai_edge_litert.interpreter import Interpreter
-
-    kw = {"num_threads": num_threads} if num_threads else {}
-    if isinstance(model_path_or_bytes, (bytes, bytearray)):
-        interp = Interpreter(model_content=bytes(model_path_or_bytes), **kw)
-    else:
-        interp = Interpreter(model_path=str(model_path_or_bytes), **kw)
+    interp = load_tflite(model_path_or_bytes, num_threads)
     sigs = interp.get_signature_list()
     key = signature or next(iter(sigs))
     runner = interp.get_signature_runner(key)
@@ -108,6 +136,41 @@ def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarra
             raise ValueError(f"signature {key} takes {names}; pass a dict")
         inputs = {names[0]: inputs}
     return {k: np.asarray(v) for k, v in runner(**inputs).items()}
+
+
+OWNER_FILE = ".owner"
+
+
+def _owner_alive(folder: Path) -> bool:
+    """Whether the writer that owns a temporary export folder is still running. A
+    folder without an owner record counts as alive for an hour (it may be starting)."""
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        try:
+            return time.time() - folder.stat().st_mtime < 3600
+        except OSError:
+            return False
+    if owner.get("host") != socket.gethostname():
+        return True  # another machine's writer on a shared disk: not ours to judge
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, KeyError, ValueError, TypeError):
+        return True
+    return True
+
+
+def clean_stale_temporaries(model_dir) -> list:
+    """Remove the hidden temporary version folders of exports whose process died."""
+    removed = []
+    for tmp in Path(model_dir).glob(".tmp-*"):
+        if tmp.is_dir() and not _owner_alive(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+            log.info("removed %s (left by an export that did not finish)", tmp)
+    return removed
 
 
 def export_version(
@@ -134,8 +197,10 @@ def export_version(
     final = model_dir / str(version)
     if final.exists():
         raise ExportError(f"{final} exists; versions are never overwritten")
+    clean_stale_temporaries(model_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir))
     try:
+        write_json_atomic(tmp / OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname()})
         write_saved_model(tmp)
         if assets:
             (tmp / "assets").mkdir(exist_ok=True)
@@ -147,6 +212,7 @@ def export_version(
         write_json_atomic(tmp / "export.json", {"version": version, "checks": checks, **(metadata or {})})
         if final.exists():  # another exporter won the race
             raise ExportError(f"{final} appeared while exporting; not overwritten")
+        (tmp / OWNER_FILE).unlink()
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

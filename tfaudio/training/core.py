@@ -12,8 +12,14 @@ owns everything else, identically for every algorithm:
 * the best checkpoint by the task's dev metric (``best/``) and ``best.json``;
 * TensorBoard scalars (``tb/``), ``metrics.jsonl`` (one line per epoch), a tqdm
   progress bar, and the resolved config as ``config.json`` beside the checkpoints;
-* seeding: ``keras.utils.set_random_seed(seed)`` and a per-epoch data seed, so an
-  interrupted-and-resumed run sees the same data order as an uninterrupted one.
+* exact resume: every random draw is a function of (seed, epoch, step). The data
+  order comes from a per-epoch seed (:func:`seeded_batches`); the state of every
+  Keras seed generator (dropout, noise layers) is reset from (seed, epoch) at the
+  start of each epoch; a task's own draws use :meth:`Task.step_seed`. An epoch is
+  committed by its checkpoint: its metrics record is stored before the checkpoint
+  and ``metrics.jsonl`` is rewritten from the stored records on resume, so a kill at
+  any point (mid-epoch, or between checkpoint and log line) resumes to exactly the
+  run that was never interrupted.
 
 Layout of a stage directory::
 
@@ -33,6 +39,7 @@ import keras
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from tfaudio.atomic import write_text
 from tfaudio.config import write_json_atomic
 from tfaudio.errors import RunDirError, TrainingDivergedError  # noqa: F401  (re-exported)
 
@@ -75,6 +82,21 @@ class Task:
         """Metrics on a dataset (plain floats), run outside the strategy."""
         raise NotImplementedError
 
+    #: Set by :func:`fit`: the run seed and the epoch / step counters of the loop.
+    seed: int = 0
+    epoch_counter: Optional[tf.Variable] = None
+    step_counter: Optional[tf.Variable] = None
+
+    def step_seed(self, salt: int = 0) -> tf.Tensor:
+        """A seed for ``tf.random.stateless_*`` draws inside :meth:`train_step`: a
+        function of (run seed, ``salt``, epoch, step) only, so a resumed run draws the
+        same numbers as an uninterrupted one. Use a different ``salt`` per draw."""
+        if self.epoch_counter is None or self.step_counter is None:
+            raise RuntimeError("step_seed() is only available inside fit()")
+        hi = tf.constant(self.seed * 1_000_003 + salt, tf.int64)
+        lo = self.epoch_counter * (1 << 32) + self.step_counter
+        return tf.stack([hi, lo])
+
 
 def trackable(obj):
     """What a checkpoint stores for ``obj``: a Keras model / layer / optimizer as an
@@ -96,6 +118,44 @@ def trackable(obj):
 
 def _items(items: Mapping[str, object]) -> Dict[str, object]:
     return {k: trackable(v) for k, v in items.items()}
+
+
+def seed_generator_states(items: Mapping[str, object]) -> list:
+    """The state variables of every Keras seed generator (dropout, noise, random
+    augmentation layers) inside the given models, in a deterministic order."""
+    seen, out = set(), []
+    for name in sorted(items):
+        obj = items[name]
+        if not isinstance(obj, keras.layers.Layer):
+            continue
+        for v in obj.variables:
+            if "seed_generator_state" in v.path and id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    return out
+
+
+def reset_seed_generators(states, seed: int, epoch: int) -> None:
+    """Set every seed generator's state from (seed, its index, epoch): what dropout
+    draws in an epoch no longer depends on what ran before it."""
+    for i, v in enumerate(states):
+        base = (seed * 1_000_003 + 7919 * (i + 1)) % (1 << 31)
+        v.assign(tf.constant([base, epoch * (1 << 20)], dtype=v.dtype))
+
+
+def _read_records(path: Path) -> list:
+    """Stored epoch records; a run directory written before records were stored
+    has only ``metrics.jsonl``, which then is the record."""
+    if path.exists():
+        return json.loads(path.read_text())
+    log_path = path.parent / "metrics.jsonl"
+    if not log_path.exists():
+        return []
+    return [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+
+
+def _write_metrics_log(stage_dir: Path, records: list) -> None:
+    write_text(stage_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
 
 def replica_loss(per_example_loss: tf.Tensor) -> tf.Tensor:
@@ -190,16 +250,26 @@ def fit(
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         best_var = tf.Variable(float("nan"), dtype=tf.float64, trainable=False, name="best")
         best_epoch_var = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         ckpt = tf.train.Checkpoint(
             epoch=epoch_var, best=best_var, best_epoch=best_epoch_var, **_items(task.checkpoint_items())
         )
+    task.seed, task.epoch_counter, task.step_counter = seed, epoch_var, step_var
+    rng_states = seed_generator_states(task.checkpoint_items())
     manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2)
     best_ckpt = tf.train.Checkpoint(**_items(task.best_items()))
     best_manager = tf.train.CheckpointManager(best_ckpt, str(best_dir), max_to_keep=1)
 
+    records_path = stage_dir / "records.json"
     if existing:
         ckpt.restore(existing).assert_existing_objects_matched()
         log.info("resumed %s at epoch %d", stage_dir, int(epoch_var.numpy()))
+    start_epoch = int(epoch_var.numpy())
+    # The checkpoint is the commit point: records of epochs it does not hold are dropped
+    # (they are recomputed, identically), missing log lines are restored.
+    records = [r for r in _read_records(records_path) if r["epoch"] <= start_epoch]
+    write_json_atomic(records_path, records)
+    _write_metrics_log(stage_dir, records)
     if config is not None:
         write_json_atomic(stage_dir / "config.json", config)
     write_json_atomic(stage_dir / "state.json", {"complete": False, "epochs": epochs})
@@ -214,11 +284,12 @@ def fit(
 
     writer = tf.summary.create_file_writer(str(stage_dir / "tb"))
     history = []
-    start_epoch = int(epoch_var.numpy())
     for epoch in range(start_epoch, epochs):
         ds = train_data(epoch) if callable(train_data) else train_data
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
         dist_ds = strategy.experimental_distribute_dataset(ds)
+        reset_seed_generators(rng_states, seed, epoch)
+        epoch_var.assign(epoch)
         totals: Dict[str, float] = {}
         count = 0
         t0 = time.time()
@@ -232,11 +303,17 @@ def fit(
         for step, batch in enumerate(dist_ds):
             if steps_per_epoch and step >= steps_per_epoch:
                 break
+            step_var.assign(step)
             losses = {k: float(v) for k, v in distributed_step(batch).items()}
             if not math.isfinite(losses.get("loss", 0.0)):
-                raise FloatingPointError(
-                    f"{stage_dir.name}: loss became {losses['loss']} at epoch {epoch + 1}, "
-                    f"step {step + 1}; the last good checkpoint is in {ckpt_dir}"
+                bar.close()
+                good = tf.train.latest_checkpoint(str(ckpt_dir))
+                raise TrainingDivergedError(
+                    f"{stage_dir}: loss became {losses['loss']} at epoch {epoch + 1}, step "
+                    f"{step + 1}; check the labels for extreme values or lower the learning "
+                    f"rate (--set train.learning_rate=...); "
+                    + (f"last good checkpoint: {good} (--resume continues from it)" if good
+                       else "no epoch finished, so no checkpoint was kept")
                 )
             for k, v in losses.items():
                 totals[k] = totals.get(k, 0.0) + v
@@ -259,15 +336,18 @@ def fit(
                 stage_dir / "best.json",
                 {"epoch": epoch + 1, "monitor": task.monitor, "value": metric, **record},
             )
+        # Commit: the record first (dropped on resume if the checkpoint did not land),
+        # then the checkpoint, then the log derived from the records.
+        records.append(record)
+        write_json_atomic(records_path, records)
         epoch_var.assign(epoch + 1)
         manager.save(checkpoint_number=epoch + 1)
+        _write_metrics_log(stage_dir, records)
         with writer.as_default(step=epoch + 1):
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "epoch":
                     tf.summary.scalar(k, v)
         writer.flush()
-        with open(stage_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
         history.append(record)
         shown = ", ".join(
             f"{k}={v:.4f}" for k, v in record.items() if isinstance(v, float) and k != "seconds"

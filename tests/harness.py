@@ -99,9 +99,44 @@ def checkpoint_values(folder: Path) -> Dict[str, np.ndarray]:
             if "save_counter" not in k and "_CHECKPOINTABLE_OBJECT_GRAPH" not in k}
 
 
-def _train_cmd(train_args: Sequence[str], run_dir: Path, resume: bool):
-    return [sys.executable, "-m", "tfaudio.cli.train", *map(str, train_args), "--run-dir", str(run_dir),
-            "--no-progress"] + (["--resume"] if resume else [])
+#: ``tfaudio-train`` with every training batch delayed by ``argv[1]`` seconds, so a
+#: kill can land inside an epoch however small the test's model is. The delay is a
+#: ``numpy_function`` in the input pipeline: values and order are untouched.
+_SLOW_TRAIN = textwrap.dedent(
+    """
+    import sys, time
+    import tensorflow as tf
+    from tfaudio.training import core
+
+    delay = float(sys.argv[1])
+    fit = core.fit
+
+    def _sleep():
+        time.sleep(delay)
+        return 0.0
+
+    def _delayed(*batch):
+        with tf.control_dependencies([tf.numpy_function(_sleep, [], tf.float64)]):
+            return tf.nest.map_structure(tf.identity, batch if len(batch) > 1 else batch[0])
+
+    def slow_fit(task, train_data, *args, **kwargs):
+        def data(epoch):
+            ds = train_data(epoch) if callable(train_data) else train_data
+            return ds.map(_delayed)
+        return fit(task, data, *args, **kwargs)
+
+    core.fit = slow_fit
+    from tfaudio.cli.common import main
+    sys.exit(main("train", sys.argv[2:]))
+    """
+)
+
+
+def _train_cmd(train_args: Sequence[str], run_dir: Path, resume: bool, delay: float = 0.0):
+    args = [*map(str, train_args), "--run-dir", str(run_dir), "--no-progress"] + (["--resume"] if resume else [])
+    if delay:
+        return [sys.executable, "-c", _SLOW_TRAIN, str(delay), *args]
+    return [sys.executable, "-m", "tfaudio.cli.train", *args]
 
 
 def _kill_during(cmd, stage_dir: Path, after_epochs: int, fraction: float) -> int:
@@ -121,12 +156,14 @@ def _kill_during(cmd, stage_dir: Path, after_epochs: int, fraction: float) -> in
 
 
 def check_resume_exact(train_args: Sequence[str], stage: str, tmp_path: Path, epochs: int,
-                       kills: Sequence[tuple] = ((1, 0.0), (1, 0.5))) -> None:
+                       kills: Sequence[tuple] = ((1, 0.0), (2, 0.5)), delay: float = 0.05) -> None:
     """Train once uninterrupted; then for each ``(after_epochs, fraction)`` kill a fresh
     run with SIGKILL that far in, resume it with ``--resume`` (repeatedly, as a user
     would), and require the stage's final checkpoint, best checkpoint and metrics to
     equal the uninterrupted run's exactly. ``fraction`` 0 kills right after an epoch
-    was logged; 0.5 about half-way through the next epoch."""
+    was logged; 0.5 about half-way through the next epoch (the first epoch, which
+    includes tracing, is no measure of an epoch: kill mid-epoch after the second). The killed runs have each
+    training batch delayed by ``delay`` seconds so that the kill lands where asked."""
     full = Path(tmp_path) / "full"
     res = subprocess.run(_train_cmd(train_args, full, False), capture_output=True, text=True,
                          timeout=TIMEOUT, env=_env())
@@ -137,7 +174,7 @@ def check_resume_exact(train_args: Sequence[str], stage: str, tmp_path: Path, ep
     assert [r["epoch"] for r in want_records] == list(range(1, epochs + 1))
     for i, (after, fraction) in enumerate(kills):
         run_dir = Path(tmp_path) / f"killed-{i}"
-        logged = _kill_during(_train_cmd(train_args, run_dir, False), run_dir / stage, after, fraction)
+        logged = _kill_during(_train_cmd(train_args, run_dir, False, delay), run_dir / stage, after, fraction)
         assert logged < epochs, "the kill landed after training finished; use more epochs"
         res = subprocess.run(_train_cmd(train_args, run_dir, True), capture_output=True, text=True,
                              timeout=TIMEOUT, env=_env())

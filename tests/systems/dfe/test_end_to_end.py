@@ -135,3 +135,16 @@ def test_export_best_stage_parity_versions_and_fresh_process(run, tmp_path):
     res = subprocess.run([sys.executable, "-c", code, str(v1)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] in (v1 / "assets" / "class_names.txt").read_text().split()
+
+
+def test_exports_through_the_harness(run, tmp_path):
+    from tests import harness
+
+    cfg, run_dir, _ = run
+    last = harness.check_export_versioning(
+        lambda base, v: export_dfe(run_dir, stage="dfe", base_dir=base, version=v, tflite=v is None),
+        tmp_path, "dfe")
+    clip = 0.3 * np.random.default_rng(1).standard_normal((2, 16000)).astype(np.float32)
+    out = harness.check_reload_in_fresh_process(last, {"waveform": clip})
+    assert out["probabilities"].shape == (2, 10)
+    assert harness.check_tflite_parity(last, {"waveform": clip[:1]}, tol=1e-4) <= 1e-4

@@ -11,7 +11,7 @@ TINY = {
              "snrs": [10.0], "noise_types": ["pink"]},
     "model": {"classifier_filters": [4, 6, 8, 8, 8], "mask_filters": [4, 6, 6, 6, 1],
               "generator_filters": [4, 6, 8]},
-    "train": {"batch_size": 16, "classifier_epochs": 10, "enhancer_epochs": 3},
+    "train": {"batch_size": 16, "classifier_epochs": 4, "enhancer_epochs": 3},
 }
 
 
@@ -44,4 +44,4 @@ def test_bad_set_value_is_one_line(tmp_path):
 def test_classifier_resume_after_kill_is_exact(recipe, tmp_path):
     """CNN-FC has dropout: its draws must not depend on where the run was interrupted."""
     harness.check_resume_exact(["dfe", "--stage", "classifier", "--config", recipe], "classifier",
-                               tmp_path, epochs=10)
+                               tmp_path, epochs=4)

@@ -96,7 +96,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="dev metric that picks the best checkpoint")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
                    help="tf.distribute strategy")
-    p.add_argument("--skip-bad", action="store_true",
+    p.add_argument("--skip-bad-files", "--skip-bad", dest="skip_bad", action="store_true",
                    help="skip bad manifest rows and unreadable / empty / NaN audio (listed) "
                    "instead of stopping")
     p.add_argument("--resume", action="store_true", help="continue an interrupted (or shorter) run")
@@ -152,7 +152,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
                    help="Table 2: initial forget-gate biases to compare")
     p.add_argument("--ablation-epochs", type=int,
                    help="epochs of the ablation runs (default: the main run's)")
-    p.add_argument("--skip-bad", action="store_true", help="skip bad rows / files (listed)")
+    p.add_argument("--skip-bad-files", "--skip-bad", dest="skip_bad", action="store_true", help="skip bad rows / files (listed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -203,7 +203,7 @@ def decode_waves(paths: Sequence[str], sample_rate: int, skip_bad: bool = False,
                  progress: bool = True, desc: str = "decode"):
     """Variable-length decode (see :func:`tfaudio.data.pipeline.decode_files`)."""
     return decode_files(paths, sample_rate, skip_bad, max_seconds, workers, progress, desc,
-                        skip_flag="--skip-bad")
+                        skip_flag="--skip-bad-files")
 
 
 def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,

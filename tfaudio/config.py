@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Type, TypeVar

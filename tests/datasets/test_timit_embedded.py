@@ -11,6 +11,7 @@ import soundfile as sf
 
 from tfaudio.audio.io import load_audio
 from tfaudio.datasets import timit_embedded as ss
+from tfaudio.systems.qualitynet import data as qdata
 from tfaudio.data.cache import cache_root
 from tfaudio.systems.qualitynet.labels import read_manifest
 
@@ -100,7 +101,7 @@ TINY = dict(n_speakers=4, utterances_per_speaker=3, workers=1, progress=False)
 
 def test_embedded_set_built_once_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("TFAUDIO_CACHE", str(tmp_path / "cache"))
-    path = ss.ensure_embedded_quality_set(**TINY)
+    path = qdata.ensure_embedded_quality_set(**TINY)
     assert path.parent == tmp_path / "cache" / "embedded" / "qualitynet"
     assert ss.GENERATOR_VERSION in path.name
     meta = json.loads((path / "embedded.json").read_text())
@@ -115,15 +116,15 @@ def test_embedded_set_built_once_and_cached(tmp_path, monkeypatch):
     # second call: cached, nothing rebuilt
     stamp = (path / "embedded.json").stat().st_mtime_ns
     calls = []
-    monkeypatch.setattr(ss, "write_timit_tree", lambda *a, **k: calls.append(1))
-    assert ss.ensure_embedded_quality_set(**TINY) == path
+    monkeypatch.setattr(qdata, "write_timit_tree", lambda *a, **k: calls.append(1))
+    assert qdata.ensure_embedded_quality_set(**TINY) == path
     assert calls == [] and (path / "embedded.json").stat().st_mtime_ns == stamp
 
 
 def test_embedded_version_change_rebuilds(tmp_path, monkeypatch):
-    first = ss.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
-    monkeypatch.setattr(ss, "GENERATOR_VERSION", "qsynth-test")
-    second = ss.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
+    first = qdata.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
+    monkeypatch.setattr(qdata, "GENERATOR_VERSION", "qsynth-test")
+    second = qdata.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
     assert second != first and "qsynth-test" in second.name
     assert (second / "embedded.json").is_file() and (first / "embedded.json").is_file()
 
@@ -136,13 +137,13 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(quality, "make_quality_set", boom)
     with pytest.raises(KeyboardInterrupt):
-        ss.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
+        qdata.ensure_embedded_quality_set(cache_dir=tmp_path, **TINY)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow
 def test_default_embedded_set_spans_pesq_range(tmp_path):
-    path = ss.ensure_embedded_quality_set(cache_dir=tmp_path, progress=False)
+    path = qdata.ensure_embedded_quality_set(cache_dir=tmp_path, progress=False)
     df = read_manifest(path / "all.csv")
     assert 300 <= len(df) <= 500
     by = df.groupby("condition")["score"]

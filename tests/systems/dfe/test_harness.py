@@ -1,7 +1,6 @@
 """DFE through the shared harness: help, config round trip, exact resume, exports."""
 import json
 
-import numpy as np
 import pytest
 
 from tests import harness

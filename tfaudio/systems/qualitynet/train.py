@@ -13,7 +13,7 @@ A manifest (``path,score[,condition,speaker,...]``, see
 mono; longer clips cropped to ``data.max_seconds`` if set). A bad row or an
 unreadable / empty / NaN file stops with an error naming it, or with
 ``data.skip_bad`` is skipped and listed in a warning. Without a manifest the
-embedded synthetic set is used (:func:`tfaudio.datasets.timit_embedded.ensure_embedded_quality_set`:
+embedded synthetic set is used (:func:`tfaudio.systems.qualitynet.data.ensure_embedded_quality_set`:
 ``train.csv`` / ``dev.csv``). With a manifest but no dev manifest, ``data.dev_fraction``
 of the speakers (or utterances, when no speaker column) is held out as dev.
 
@@ -222,7 +222,7 @@ def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,
 
 def embedded_manifests(progress: bool = True) -> Dict[str, Path]:
     """``{"train", "dev", "test"}`` manifests of the embedded set (built on first use)."""
-    from tfaudio.datasets.timit_embedded import ensure_embedded_quality_set
+    from tfaudio.systems.qualitynet.data import ensure_embedded_quality_set
 
     root = ensure_embedded_quality_set(progress=progress)
     return {s: root / f"{s}.csv" for s in ("train", "dev", "test")}

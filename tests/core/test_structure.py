@@ -1,0 +1,70 @@
+"""The package's shape: a system imports the core and itself, never another system;
+the core never imports a system; every system registers itself; recipes ship."""
+import ast
+from pathlib import Path
+
+import tfaudio
+
+PKG = Path(tfaudio.__file__).parent
+SYSTEMS = sorted(p.name for p in (PKG / "systems").iterdir() if (p / "__init__.py").exists())
+
+
+def _imports(path: Path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            for a in node.names:
+                yield f"{node.module}.{a.name}"
+
+
+def _owner(module: str):
+    parts = module.split(".")
+    if parts[:2] == ["tfaudio", "systems"] and len(parts) > 2:
+        return parts[2]
+    return None
+
+
+def test_imports_go_one_way():
+    wrong = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).parts
+        here = rel[1] if rel[0] == "systems" and len(rel) > 2 else None
+        for mod in _imports(path):
+            if not mod.startswith("tfaudio."):
+                continue
+            target = _owner(mod)
+            if target is not None and target != here:
+                wrong.append(f"{path.relative_to(PKG)} imports {mod}")
+    assert SYSTEMS, "no system found"
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_system_registers_itself_and_has_the_same_roles():
+    from tfaudio.cli.registry import systems
+
+    registered = systems()
+    assert sorted(registered) == SYSTEMS
+    for name in SYSTEMS:
+        for role in ("config", "data", "model", "train", "evaluate", "export", "cli"):
+            assert (PKG / "systems" / name / f"{role}.py").exists(), f"{name} has no {role}.py"
+        assert registered[name] == f"tfaudio.systems.{name}.cli"
+
+
+def test_every_system_has_recipes_that_parse():
+    from tfaudio.config import PIPELINES_DIR, load_recipe
+
+    for name in SYSTEMS:
+        recipes = sorted((PIPELINES_DIR / name).glob("*.json"))
+        assert recipes, f"no recipe for {name}"
+        for r in recipes:
+            assert isinstance(load_recipe(f"{name}/{r.stem}"), dict)
+
+
+def test_old_flat_recipe_names_still_resolve():
+    from tfaudio.config import resolve_recipe
+
+    assert resolve_recipe("dfe_embedded") == resolve_recipe("dfe/embedded")

@@ -9,7 +9,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["tfaudio", "tfaudio.*"]),
+    # The recipes live at the top level (pipelines/<system>/*.json) and install as
+    # tfaudio/pipelines, so a wheel or a non-editable install carries them.
+    packages=find_packages(include=["tfaudio", "tfaudio.*"]) + ["tfaudio.pipelines"],
+    package_dir={"tfaudio.pipelines": "pipelines"},
+    package_data={"tfaudio.pipelines": ["*/*.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",  # CPU build on Linux; see README for GPU
         "keras>=3.10",
@@ -25,6 +29,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "pesq>=0.0.4",
+        "scikit-learn>=1.3",  # the simple baseline row of every results table
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={

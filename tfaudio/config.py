@@ -16,7 +16,17 @@ from typing import Any, Mapping, Type, TypeVar
 
 T = TypeVar("T")
 
-PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+def _pipelines_dir() -> Path:
+    """The recipes: ``pipelines/`` beside the package in a source checkout (editable
+    install), ``tfaudio/pipelines`` in an installed wheel."""
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "pipelines", here / "pipelines"):
+        if cand.is_dir():
+            return cand
+    return here / "pipelines"
+
+
+PIPELINES_DIR = _pipelines_dir()
 
 
 from tfaudio.errors import ConfigError  # noqa: F401  (re-exported)

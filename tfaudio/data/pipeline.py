@@ -52,11 +52,13 @@ def decode_files(
     progress: bool = True,
     desc: str = "decode",
     skip_flag: str = "--skip-bad-files",
+    min_samples: int = 0,
 ) -> Tuple[List[Optional[np.ndarray]], List[Tuple[str, str]]]:
     """Decode files in a thread pool -> (wave or None per path, [(path, reason)] skipped).
 
     A bad file raises :class:`AudioError` naming it (and ``skip_flag``) unless
     ``skip_bad``; then it is None in the list and every skip is logged in one warning.
+    A file shorter than ``min_samples`` (at ``sample_rate``) counts as bad.
     """
 
     def one(path):
@@ -64,6 +66,8 @@ def decode_files(
             x = load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds)
             if max_seconds is not None:
                 x = x[: int(round(max_seconds * sample_rate))]
+            if len(x) < min_samples:
+                raise AudioError(path, too_short_reason(len(x), sample_rate, min_samples))
             return x, None
         except AudioError as exc:
             return None, exc
@@ -82,6 +86,12 @@ def decode_files(
         listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
         log.warning("skipped %d unreadable file(s):\n%s", len(skipped), listing)
     return waves, skipped
+
+
+def too_short_reason(n: int, sample_rate: int, min_samples: int) -> str:
+    """The reason given for a clip shorter than one analysis frame."""
+    return (f"too short: {n} samples ({1000 * n / sample_rate:.1f} ms at {sample_rate} Hz), "
+            f"less than one {min_samples}-sample analysis frame")
 
 
 def decode_clips(

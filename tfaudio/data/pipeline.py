@@ -31,6 +31,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfaudio.audio import AudioError, load_audio, pad_or_crop
+from tfaudio.audio.io import too_short_reason
 from tfaudio.data.cache import cache_root
 
 log = logging.getLogger(__name__)
@@ -86,12 +87,6 @@ def decode_files(
         listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
         log.warning("skipped %d unreadable file(s):\n%s", len(skipped), listing)
     return waves, skipped
-
-
-def too_short_reason(n: int, sample_rate: int, min_samples: int) -> str:
-    """The reason given for a clip shorter than one analysis frame."""
-    return (f"too short: {n} samples ({1000 * n / sample_rate:.1f} ms at {sample_rate} Hz), "
-            f"less than one {min_samples}-sample analysis frame")
 
 
 def decode_clips(

@@ -37,11 +37,13 @@ Files that cannot be used (unreadable, empty, NaN samples, shorter than one
 512-sample analysis frame) are listed on stderr with the reason and skipped; the
 exit status is then 1. Clipped audio and silence are scored with a warning.
 
-Long files are read and scored in blocks (--block-seconds, default 60 s, plus 4 s
+Long files are read and scored in blocks (--block-seconds, default 60 s, plus 8 s
 of context either side that is run through the model and discarded), so memory
 stays flat in the file length; the score is still the mean over all frames of
-the file and equals whole-file scoring within 1e-4 (benchmarks/long_audio.py).
-A file up to 68 s long is scored in one pass.
+the file and equals whole-file scoring within 1e-4. A file up to 76 s long is
+scored in one pass. Peak memory of the whole process (benchmarks/long_audio.py):
+--tflite about 0.2 GB for 1 to 60 minutes (TensorFlow is not loaded); SavedModel
+about 0.85 GB, of which ~0.7 GB is TensorFlow itself.
 
 Model (first found): --tflite FILE (LiteRT runtime, the on-device calling
 convention), --model DIR (an exported SavedModel version), --run-dir DIR (best
@@ -176,7 +178,7 @@ class TFLiteScorer(Scorer):
     (LiteRT interpreter: resize ``waveform`` to ``[1, n]``, allocate, set, invoke)."""
 
     def __init__(self, path, num_threads: int = 1):
-        from tfaudio.systems.qualitynet.model import TFLiteQualityScorer
+        from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 
         try:
             self.scorer = TFLiteQualityScorer(path, num_threads=num_threads)

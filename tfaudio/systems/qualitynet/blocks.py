@@ -26,7 +26,7 @@ Two things differ inside a block and are handled:
   past/future. The forget gate (bias -3 at init) makes this decay, but a trained
   model remembers longer: for the paper-size model trained on the embedded set
   (dev LCC 0.95), 20 s blocks of a 3-minute file gave a largest frame-score error
-  of 0.9 at 0.5 s of context, 0.09 at 1 s, 0.05 at 2 s, 2.4e-7 at 3 s and 0 from
+  of 0.84 at 0.5 s of context, 0.09 at 1 s, 0.05 at 2 s, 2.4e-7 at 3 s and 0 from
   6 s (utterance score: 4.7e-4, 2.7e-5, 8.2e-6, 1.1e-7, 1.1e-7). With a randomly
   initialised model 0.25 s is enough. :data:`CONTEXT_SECONDS` = 8 s keeps a
   margin; it costs 2 x 8 / 60 = 27 % extra compute on long files.

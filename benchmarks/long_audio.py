@@ -12,7 +12,9 @@ noise; generated and written in 10 s pieces), then runs ``tfaudio-score FILE --j
 --frames`` (``python -m tfaudio.systems.qualitynet.scorer``) in a fresh subprocess
 per file and reads that process's own resource usage (``os.wait4``): peak resident
 memory (``ru_maxrss``) and wall time. That includes the runtime (Python, TensorFlow
-or LiteRT, the model), measured separately on a 1 s file (``runtime`` row).
+or LiteRT, the model), measured separately on a 1 s file (``runtime`` row). This
+process itself never loads TensorFlow (a child's ``ru_maxrss`` includes the memory
+it was forked with).
 
 ``--whole-minutes`` (default 1 and 10) also scores those lengths with
 ``--block-seconds 0`` (whole file in one pass, the behaviour before block scoring)
@@ -90,7 +92,18 @@ def run_scorer(args, out_path: Path):
 
 
 def build_model(folder: Path) -> Path:
-    """A paper-size Quality-Net trained one epoch on a toy set, exported (SavedModel + TFLite)."""
+    """A paper-size Quality-Net trained one epoch on a toy set, exported (SavedModel +
+    TFLite), in a subprocess: a child's ``ru_maxrss`` counts the memory it was forked
+    with, so this process must not load TensorFlow itself."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--build-model", str(folder)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"building the model failed:\n{proc.stderr[-2000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def _build_model(folder: Path) -> Path:
     from tfaudio.systems.qualitynet import train as T
     from tfaudio.systems.qualitynet.export import export_qualitynet
 
@@ -113,7 +126,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--check-minutes", type=float, default=3.0,
                         help="length of the block-vs-whole comparison (0: skip)")
     parser.add_argument("--keep", metavar="DIR", help="write the files here and keep them")
+    parser.add_argument("--build-model", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.build_model:  # the child of build_model()
+        print(_build_model(Path(args.build_model)))
+        return {}
 
     tmp = tempfile.TemporaryDirectory(prefix="long_audio_")
     work = Path(args.keep) if args.keep else Path(tmp.name)

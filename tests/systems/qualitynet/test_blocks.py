@@ -117,3 +117,16 @@ def test_scan_refuses_short_and_nan_files_naming_them(tmp_path):
     sf.write(tmp_path / "nan.wav", x, SR, subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN"):
         B.scan_audio(tmp_path / "nan.wav", SR)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050])
+def test_stream_gives_the_samples_of_load_audio(tmp_path, rate):
+    from tfaudio.audio import load_audio
+
+    x = 0.1 * np.random.default_rng(rate).standard_normal(2 * B.READ_CHUNK)  # chunk multiple
+    sf.write(tmp_path / "a.wav", x.astype(np.float32), rate, subtype="FLOAT")
+    whole = load_audio(tmp_path / "a.wav", sample_rate=SR)
+    streamed = np.concatenate([m for _, m in B.stream_audio(tmp_path / "a.wav", SR)])
+    assert streamed.shape == whole.shape and np.array_equal(streamed, whole)
+    scan = B.scan_audio(tmp_path / "a.wav", SR)
+    assert scan.samples == len(whole) and scan.peak == float(np.max(np.abs(whole)))

@@ -12,6 +12,8 @@ Relative paths are resolved against the manifest's folder. :func:`read_manifest`
 returns a DataFrame with at least ``path`` (absolute str), ``score`` (float),
 ``condition`` (str, ``"unknown"`` when absent) and ``speaker`` (str, ``""`` when
 absent); :func:`write_manifest` writes one atomically with paths relative to it.
+Scores must lie in ``[0, 5]`` (PESQ, MOS; callers on another scale pass
+``max_score``); a file listed twice is kept once, or refused when its scores differ.
 
 Building a labelled set (Quality-Net, section 3.1)
 --------------------------------------------------

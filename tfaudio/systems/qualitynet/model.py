@@ -79,7 +79,6 @@ import tempfile
 from typing import Dict, Optional, Tuple, Union
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfaudio.features import FeatureFrontend

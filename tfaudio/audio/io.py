@@ -36,6 +36,12 @@ def audio_info(path) -> sf._SoundFileInfo:
         raise AudioError(path, f"not a readable audio file ({exc})") from exc
 
 
+def too_short_reason(n: int, sample_rate: int, min_samples: int) -> str:
+    """The :class:`AudioError` reason for a clip shorter than one analysis frame."""
+    return (f"too short: {n} samples ({1000 * n / sample_rate:.1f} ms at {sample_rate} Hz), "
+            f"less than one {min_samples}-sample analysis frame")
+
+
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample along the first axis with soxr ('HQ' quality)."""
     if orig_sr == target_sr:

@@ -31,6 +31,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tfaudio.audio import AudioError, load_audio, pad_or_crop
+from tfaudio.audio.io import too_short_reason
 from tfaudio.data.cache import cache_root
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,13 @@ def decode_files(
     progress: bool = True,
     desc: str = "decode",
     skip_flag: str = "--skip-bad-files",
+    min_samples: int = 0,
 ) -> Tuple[List[Optional[np.ndarray]], List[Tuple[str, str]]]:
     """Decode files in a thread pool -> (wave or None per path, [(path, reason)] skipped).
 
     A bad file raises :class:`AudioError` naming it (and ``skip_flag``) unless
     ``skip_bad``; then it is None in the list and every skip is logged in one warning.
+    A file shorter than ``min_samples`` (at ``sample_rate``) counts as bad.
     """
 
     def one(path):
@@ -64,6 +67,8 @@ def decode_files(
             x = load_audio(path, sample_rate=sample_rate, max_seconds=max_seconds)
             if max_seconds is not None:
                 x = x[: int(round(max_seconds * sample_rate))]
+            if len(x) < min_samples:
+                raise AudioError(path, too_short_reason(len(x), sample_rate, min_samples))
             return x, None
         except AudioError as exc:
             return None, exc

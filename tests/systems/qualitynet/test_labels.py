@@ -118,6 +118,77 @@ def test_manifest_skip_bad_lists_rows(tmp_path, caplog):
     assert "m.csv" in text
 
 
+@pytest.mark.parametrize("bad", ["-0.5", "5.01", "1e6", "-inf"])
+def test_manifest_score_outside_scale_names_file_line_column(tmp_path, bad):
+    _touch_wavs(tmp_path, ["a.wav", "b.wav"])
+    (tmp_path / "m.csv").write_text(f"path,score\na.wav,2.0\nb.wav,{bad}\n")
+    with pytest.raises(ManifestError) as ei:
+        read_manifest(tmp_path / "m.csv")
+    msg = str(ei.value)
+    assert str(tmp_path / "m.csv") in msg and "line 3" in msg and "column 'score'" in msg
+    assert ei.value.problems[0][:2] == (3, "score")
+
+
+def test_manifest_scale_edges_and_max_score(tmp_path, caplog):
+    _touch_wavs(tmp_path, ["a.wav", "b.wav", "c.wav", "d.wav"])
+    (tmp_path / "m.csv").write_text("path,score\na.wav,0\nb.wav,5\nc.wav,4.64\nd.wav,7.5\n")
+    with pytest.raises(ManifestError, match=r"line 5.*outside the scale \[0, 5\]"):
+        read_manifest(tmp_path / "m.csv")
+    # a caller on another scale passes its maximum
+    assert read_manifest(tmp_path / "m.csv", max_score=10)["score"].tolist() == [0, 5, 4.64, 7.5]
+    with pytest.raises(ManifestError, match="line 3"):
+        read_manifest(tmp_path / "m.csv", max_score=4.5)
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+        df = read_manifest(tmp_path / "m.csv", skip_bad=True)
+    assert df["score"].tolist() == [0, 5, 4.64]
+    assert "skipped 1 bad row(s)" in caplog.text and "line 5" in caplog.text
+
+
+def test_manifest_huge_score_never_reaches_training(tmp_path):
+    from tfaudio.systems.qualitynet import train as T
+
+    (tmp_path / "a.wav").parent.mkdir(exist_ok=True)
+    sf.write(str(tmp_path / "a.wav"), np.full(4000, 0.1, np.float32), 16000)
+    sf.write(str(tmp_path / "b.wav"), np.full(4000, 0.1, np.float32), 16000)
+    (tmp_path / "m.csv").write_text("path,score\na.wav,3.0\nb.wav,1e6\n")
+    with pytest.raises(ManifestError, match="line 3"):
+        T.load_quality_set(tmp_path / "m.csv", progress=False)
+    qset = T.load_quality_set(tmp_path / "m.csv", skip_bad=True, progress=False)
+    assert qset.scores.tolist() == [3.0]
+    # the training path allows the model's own scale when it is wider than 5
+    cfg = T.with_overrides(T.QualityNetRunConfig(), {"model": {"q_max": 100.0}})
+    assert T.score_range_max(cfg.model) == 100.0
+    assert T.score_range_max(T.QualityNetRunConfig().model) == 5.0
+
+
+def test_manifest_duplicates_with_same_score_are_dropped_with_a_warning(tmp_path, caplog):
+    _touch_wavs(tmp_path, ["a.wav", "b.wav", "c.wav"])
+    (tmp_path / "m.csv").write_text(
+        "path,score,speaker\na.wav,2.0,s1\nb.wav,3.0,s2\na.wav,2.0,s9\nc.wav,1.0,s3\n"
+        f"{tmp_path / 'b.wav'},3.0,s2\n")
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+        df = read_manifest(tmp_path / "m.csv")
+    assert df["path"].tolist() == [str(tmp_path / n) for n in ("a.wav", "b.wav", "c.wav")]
+    assert df["speaker"].tolist() == ["s1", "s2", "s3"]  # first row kept
+    text = caplog.text
+    assert "2 duplicated row(s)" in text and "lines 4, 6" in text
+    assert str(tmp_path / "a.wav") in text and str(tmp_path / "b.wav") in text
+
+
+def test_manifest_duplicates_that_disagree_are_refused(tmp_path, caplog):
+    _touch_wavs(tmp_path, ["a.wav", "b.wav"])
+    (tmp_path / "m.txt").write_text("2.0,a.wav\n3.0,b.wav\n4.0,a.wav\n")
+    with pytest.raises(ManifestError) as ei:
+        read_manifest(tmp_path / "m.txt")
+    msg = str(ei.value)
+    assert "m.txt" in msg and "line 3" in msg and "line 1" in msg
+    assert "different scores" in msg and "a.wav" in msg
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+        df = read_manifest(tmp_path / "m.txt", skip_bad=True)
+    assert df["path"].tolist() == [str(tmp_path / "b.wav")]  # neither a.wav row is trusted
+    assert "skipped 2 bad row(s)" in caplog.text
+
+
 def test_manifest_empty_and_absent(tmp_path):
     (tmp_path / "e.csv").write_text("\n\n")
     with pytest.raises(ManifestError, match="empty"):

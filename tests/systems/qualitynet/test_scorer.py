@@ -153,3 +153,85 @@ def test_help_texts_teach_with_examples(capsys):
             cli_main(command, ["qualitynet", "--help"])
         text = capsys.readouterr().out
         assert "examples:" in text and f"tfaudio-{command} qualitynet" in text
+
+
+# ---------------------------------------------------------------------------- reliability
+def one_line_error(rc, err, name):
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tfaudio-score: error: "), err
+    assert str(name) in lines[0] and "Traceback" not in err
+
+
+def test_tflite_that_is_not_a_model_is_one_line_exit_2(setup, capsys, tmp_path):
+    _, _, audio = setup
+    (tmp_path / "text.tflite").write_text("this is not a flatbuffer\n" * 20)
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    (tmp_path / "folder").mkdir()
+    for bad in ("text.tflite", "empty.tflite", "missing.tflite", "folder"):
+        rc, out, err = run(capsys, audio / "s01.wav", "--tflite", tmp_path / bad, "-q")
+        one_line_error(rc, err, tmp_path / bad)
+        assert out == ""
+    _, _, err = run(capsys, audio / "s01.wav", "--tflite", tmp_path / "text.tflite")
+    assert "not a TFLite model" in err
+
+
+def test_model_folder_that_is_not_a_saved_model_is_one_line_exit_2(setup, capsys, tmp_path):
+    _, export, audio = setup
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "saved_model.pb").write_bytes(b"\x00\x01 not a protobuf")
+    (tmp_path / "file").write_text("x")
+    for bad in ("empty", "junk", "missing", "file"):
+        rc, out, err = run(capsys, audio / "s01.wav", "--model", tmp_path / bad)
+        one_line_error(rc, err, tmp_path / bad)
+        assert out == ""
+
+
+def test_bad_model_via_the_command_line_has_no_traceback(setup, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, _, audio = setup
+    (tmp_path / "x.tflite").write_text("hello")
+    root = Path(__file__).resolve().parents[3]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.run([sys.executable, "-m", "tfaudio.systems.qualitynet.scorer",
+                           str(audio / "s01.wav"), "--tflite", str(tmp_path / "x.tflite")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    one_line_error(proc.returncode, proc.stderr, tmp_path / "x.tflite")
+
+
+def test_audio_shorter_than_one_frame_is_a_listed_skip_never_scored(setup, capsys, tmp_path):
+    _, export, audio = setup
+    sf.write(tmp_path / "ten.wav", np.full(10, 0.1, np.float32), SR)
+    sf.write(tmp_path / "short.wav", np.full(511, 0.1, np.float32), SR)
+    sf.write(tmp_path / "frame.wav", speechy(512 / SR, 2), SR)
+    for source in (("--model", export), ("--tflite", export / "model.tflite")):
+        rc, out, err = run(capsys, tmp_path, "--json", *source)
+        assert rc == 1
+        assert [r["path"] for r in parse(out)] == [str(tmp_path / "frame.wav")]
+        assert f"skipped: {tmp_path / 'ten.wav'}: too short: 10 samples" in err
+        assert f"skipped: {tmp_path / 'short.wav'}: too short: 511 samples" in err
+        assert "1 file(s) scored, 2 skipped" in err
+
+
+def test_long_file_in_blocks_equals_whole_file(setup, capsys, tmp_path):
+    _, export, _ = setup
+    x = speechy(40.0, 7)
+    x[200000:203000] *= 4  # the file's peak lies in one block only
+    sf.write(tmp_path / "long.wav", np.clip(x, -1, 1), SR, subtype="FLOAT")
+    for source in (("--model", export), ("--tflite", export / "model.tflite")):
+        _, out, _ = run(capsys, tmp_path / "long.wav", "--json", "--frames", "--block-seconds", "0",
+                        *source)
+        whole = parse(out)[0]
+        rc, out, err = run(capsys, tmp_path / "long.wav", "--json", "--frames", "--block-seconds",
+                           "5", *source)
+        assert rc == 0, err
+        blocks = parse(out)[0]
+        assert len(blocks["frames"]) == len(whole["frames"]) == 1 + len(x) // 256
+        assert np.max(np.abs(np.array(blocks["frames"]) - np.array(whole["frames"]))) < 1e-4
+        assert abs(blocks["score"] - whole["score"]) < 1e-4
+        assert blocks["seconds"] == pytest.approx(40.0)

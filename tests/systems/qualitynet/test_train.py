@@ -149,6 +149,26 @@ def test_bad_audio_is_an_error_naming_it_or_a_listed_skip(tmp_path, toy):
     assert "NaN" in reasons[str(nan)] and "empty" in reasons[str(empty)]
 
 
+def test_audio_shorter_than_one_frame_is_refused_or_a_listed_skip(tmp_path, toy):
+    rows = pd.read_csv(toy["train"]).head(3)
+    rows["path"] = [str((toy["train"].parent / p).resolve()) for p in rows["path"]]
+    tiny = tmp_path / "tiny.wav"
+    sf.write(tiny, np.full(10, 0.1, np.float32), 16000)
+    edge = tmp_path / "edge.wav"  # exactly one frame: accepted
+    sf.write(edge, np.full(512, 0.1, np.float32), 16000)
+    rows = pd.concat([rows, pd.DataFrame({"path": [str(tiny), str(edge)], "score": [1.0, 2.0]})])
+    manifest = tmp_path / "m.csv"
+    rows.to_csv(manifest, index=False)
+    with pytest.raises(AudioError) as exc:
+        T.load_quality_set(manifest, progress=False)
+    assert exc.value.path == str(tiny) and "too short" in str(exc.value)
+    assert "10 samples" in str(exc.value) and "--skip-bad" in str(exc.value)
+    qset = T.load_quality_set(manifest, skip_bad=True, progress=False)
+    assert len(qset) == 4 and str(edge) in qset.paths
+    assert [p for p, _ in qset.skipped] == [str(tiny)]
+    assert min(qset.lengths) >= 512
+
+
 def test_dev_split_is_speaker_disjoint(toy):
     qset = T.load_quality_set(toy["train"], progress=False)
     train, dev = T.split_dev(qset, 0.34, seed=0)

@@ -97,7 +97,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
                    help="tf.distribute strategy")
     p.add_argument("--skip-bad-files", "--skip-bad", dest="skip_bad", action="store_true",
-                   help="skip bad manifest rows and unreadable / empty / NaN audio (listed) "
+                   help="skip bad manifest rows and unreadable / empty / NaN / too short audio (listed) "
                    "instead of stopping")
     p.add_argument("--resume", action="store_true", help="continue an interrupted (or shorter) run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],

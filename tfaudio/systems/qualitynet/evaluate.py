@@ -297,7 +297,8 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
 
     Returns ``{"metrics": {...}, "files": {name: path}}``.
     """
-    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model
+    from tfaudio.systems.qualitynet.train import (load_quality_set, load_trained_model,
+                                                  score_range_max)
 
     run_dir = Path(run_dir)
     model, cfg = load_trained_model(run_dir)
@@ -305,7 +306,9 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
     manifest = resolve_test_manifest(manifest, progress)
     if qset is None:
         qset = load_quality_set(manifest, cfg.model.sample_rate, skip_bad=skip_bad,
-                                progress=progress, name="test")
+                                progress=progress, name="test",
+                                max_score=score_range_max(cfg.model),
+                                min_samples=cfg.model.frame_length)
     res = evaluate_model(model, qset, cfg.train.eval_batch_size)
     files: Dict[str, Path] = {}
     note = (f"Run `{run_dir}` (best epoch by {cfg.train.monitor}), test manifest `{manifest}`.\n"
@@ -409,7 +412,8 @@ def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Opt
 
 def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, epochs=None,
                     skip_bad=False, progress=True, say=print, figure_models=None, note=""):
-    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model
+    from tfaudio.systems.qualitynet.train import (load_quality_set, load_trained_model,
+                                                  score_range_max)
 
     run_dir = Path(run_dir)
     runs = ablation_runs(run_dir, variants, table, epochs, progress, say)
@@ -420,7 +424,9 @@ def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, 
         model, cfg = load_trained_model(sub)
         if qset is None:
             qset = load_quality_set(manifest, cfg.model.sample_rate, skip_bad=skip_bad,
-                                    progress=progress, name="test")
+                                    progress=progress, name="test",
+                                    max_score=score_range_max(cfg.model),
+                                    min_samples=cfg.model.frame_length)
             probe_waves = _clean_probe_waves(qset, cfg.model.sample_rate)
         res = evaluate_model(model, qset, cfg.train.eval_batch_size, probe_waves)
         all_ = res.table.loc["all"]

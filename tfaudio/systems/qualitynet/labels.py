@@ -12,6 +12,8 @@ Relative paths are resolved against the manifest's folder. :func:`read_manifest`
 returns a DataFrame with at least ``path`` (absolute str), ``score`` (float),
 ``condition`` (str, ``"unknown"`` when absent) and ``speaker`` (str, ``""`` when
 absent); :func:`write_manifest` writes one atomically with paths relative to it.
+Scores must lie in ``[0, 5]`` (PESQ, MOS; callers on another scale pass
+``max_score``); a file listed twice is kept once, or refused when its scores differ.
 
 Building a labelled set (Quality-Net, section 3.1)
 --------------------------------------------------
@@ -64,6 +66,12 @@ PAPER_CLEAN_FRACTION = 250 / 4620
 SILENCE_PEAK = 1e-4
 #: Shortest utterance accepted (PESQ itself needs at least 0.25 s).
 MIN_SECONDS = 0.3
+#: Scores a manifest may hold by default: [0, 5] covers PESQ (-0.5 .. 4.64, in
+#: practice >= 1) and MOS (1 .. 5). Callers with another scale pass ``max_score``.
+MIN_SCORE = 0.0
+MAX_SCORE = 5.0
+#: Duplicated paths listed by name in the duplicate warning.
+SHOW_DUPLICATES = 5
 #: Bump when the per-item computation changes, so resumed runs recompute.
 ITEM_FORMAT = "qitem-1"
 
@@ -158,17 +166,23 @@ def _read_raw(path: Path) -> Tuple[pd.DataFrame, List[int], bool]:
     return df, numbers, False
 
 
-def read_manifest(path, skip_bad: bool = False, check_exists: bool = True) -> pd.DataFrame:
+def read_manifest(path, skip_bad: bool = False, check_exists: bool = True,
+                  max_score: float = MAX_SCORE) -> pd.DataFrame:
     """Read a quality manifest (CSV with header, or the headerless list format).
 
     Returns a DataFrame with columns ``path`` (absolute str), ``score`` (float64),
     ``condition`` (str, default ``"unknown"``), ``speaker`` (str, default ``""``)
     plus any other CSV columns (``snr`` is made numeric when present; ``source``
     paths are resolved like ``path``). Problems (missing ``path``/``score`` column,
-    empty / non-numeric / NaN / infinite score, empty path, file that does not
-    exist) raise :class:`ManifestError` naming the file, line and column of each bad
-    row. With ``skip_bad=True`` bad rows are dropped instead and listed in a logged
-    warning (structural problems such as a missing column still raise).
+    empty / non-numeric / NaN / infinite score, score outside ``[0, max_score]``
+    (default 5: PESQ and MOS), empty path, file that does not exist, the same file
+    listed again with another score) raise :class:`ManifestError` naming the file,
+    line and column of each bad row. With ``skip_bad=True`` bad rows are dropped
+    instead and listed in a logged warning (for a file listed with disagreeing
+    scores, all its rows); structural problems such as a missing column still raise.
+
+    A file listed more than once with the same score is kept once (its first row)
+    and the duplicates are reported in a warning with their count and first paths.
     """
     path = Path(path)
     if not path.is_file():
@@ -191,6 +205,9 @@ def read_manifest(path, skip_bad: bool = False, check_exists: bool = True) -> pd
                     problems.append((lineno, "score", f"score is NaN ({s!r})"))
                 elif math.isinf(v):
                     problems.append((lineno, "score", f"score is infinite ({s!r})"))
+                elif not MIN_SCORE <= v <= max_score:
+                    problems.append((lineno, "score", f"score {s} is outside the scale "
+                                     f"[{MIN_SCORE:g}, {max_score:g}]"))
                 else:
                     scores[i] = v
             except ValueError:
@@ -208,6 +225,8 @@ def read_manifest(path, skip_bad: bool = False, check_exists: bool = True) -> pd
         if check_exists and not os.path.exists(full_s):
             problems.append((lineno, "path", f"file does not exist: {full_s}"))
     bad_lines |= {p[0] for p in problems}
+    problems += _duplicate_problems(path, paths, scores, numbers, bad_lines)
+    bad_lines |= {p[0] for p in problems}
     if problems and not skip_bad:
         raise ManifestError(path, problems)
     df = df.copy()
@@ -218,7 +237,7 @@ def read_manifest(path, skip_bad: bool = False, check_exists: bool = True) -> pd
                     "; ".join(_format_problem(p) for p in problems))
         keep = [n not in bad_lines for n in numbers]
         df = df[keep]
-    df = df.reset_index(drop=True)
+    df = df.drop_duplicates(subset="path", keep="first").reset_index(drop=True)
     if "condition" not in df.columns:
         df["condition"] = "unknown"
     else:
@@ -239,6 +258,47 @@ def read_manifest(path, skip_bad: bool = False, check_exists: bool = True) -> pd
     df["score"] = df["score"].astype(np.float64)
     front = ["path", "score", "condition", "speaker"]
     return df[front + [c for c in df.columns if c not in front]]
+
+
+def _duplicate_problems(path, paths: List[str], scores, numbers: List[int],
+                        bad_lines) -> List[Tuple[int, Optional[str], str]]:
+    """Problems for files listed again with another score; warns about exact repeats.
+
+    Rows already bad are ignored. A file whose rows disagree gives one problem per
+    disagreeing row (each naming the first row's line), so ``skip_bad`` drops them all.
+    """
+    first: Dict[str, int] = {}
+    conflicting, repeats = set(), []
+    for i, p in enumerate(paths):
+        if not p or numbers[i] in bad_lines:
+            continue
+        if p not in first:
+            first[p] = i
+        elif scores[i] == scores[first[p]]:
+            repeats.append(i)
+        else:
+            conflicting.add(p)
+    problems = []
+    for p in sorted(conflicting, key=lambda q: first[q]):
+        j = first[p]
+        rows = [i for i, q in enumerate(paths) if q == p and numbers[i] not in bad_lines]
+        for i in rows:
+            if i == j:
+                continue
+            problems.append((numbers[i], "score",
+                             f"{p} is listed twice with different scores: "
+                             f"{scores[j]:g} on line {numbers[j]}, {scores[i]:g} on line "
+                             f"{numbers[i]}"))
+        problems.append((numbers[j], "score", f"{p} is listed again with another score"))
+    repeats = [i for i in repeats if paths[i] not in conflicting]
+    if repeats:
+        names = list(dict.fromkeys(paths[i] for i in repeats))
+        shown = ", ".join(names[:SHOW_DUPLICATES]) + (", ..." if len(names) > SHOW_DUPLICATES else "")
+        log.warning("%s: %d duplicated row(s) (same file and score as an earlier row, lines %s) "
+                    "ignored; first kept. Files: %s", path, len(repeats),
+                    ", ".join(str(numbers[i]) for i in repeats[:SHOW_DUPLICATES])
+                    + (", ..." if len(repeats) > SHOW_DUPLICATES else ""), shown)
+    return problems
 
 
 def _relative(p: str, base: Path) -> str:

@@ -1,11 +1,16 @@
 """`tfaudio-score`: Quality-Net quality scores (no clean reference) for audio files.
 
-See ``tfaudio-score --help``. The scoring itself lives in :class:`Scorer` (one
-clip at a time, whole file in one pass) so it can be used from Python too::
+See ``tfaudio-score --help``. The scoring itself lives in :class:`Scorer` so it
+can be used from Python too::
 
     from tfaudio.systems.qualitynet.scorer import load_scorer
     scorer = load_scorer(model="exported_models/qualitynet/1")
-    score, frames = scorer(waveform_16k)
+    score, frames = scorer(waveform_16k)                  # one pass
+    score, frames, scan = scorer.score_file("talk.wav")   # streamed, in blocks
+    score, frames = scorer.score_waveform(waveform_16k)   # in blocks
+
+Block scoring (:mod:`tfaudio.systems.qualitynet.blocks`) keeps memory flat in the
+file length for every backend (SavedModel, checkpoint, TFLite).
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
+
+from tfaudio.errors import ExportError, RunDirError
+from tfaudio.systems.qualitynet.blocks import BLOCK_SECONDS, CONTEXT_SECONDS
 
 DESCRIPTION = """\
 Score the speech quality of audio files with Quality-Net, without a clean reference.
@@ -25,12 +33,17 @@ signal is degraded); --plot draws them under the spectrogram.
 
 Inputs: files and/or folders (searched recursively for .wav .flac .sph .ogg .aiff
 ...). Audio is mixed to mono and resampled to 16 kHz when needed (it says so).
-Files that cannot be used (unreadable, empty, NaN samples) are listed on stderr
-with the reason and skipped; the exit status is then 1. Clipped audio and silence
-are scored with a warning. The model takes any length in one pass (no chunking,
-so the score of a long file is exactly the mean over all its frames); compute and
-memory grow linearly. Measured on a 10-minute file: about 0.4 GB (SavedModel) /
-0.9 GB (--tflite) on top of the runtime's ~0.9 GB, a few seconds of CPU.
+Files that cannot be used (unreadable, empty, NaN samples, shorter than one
+512-sample analysis frame) are listed on stderr with the reason and skipped; the
+exit status is then 1. Clipped audio and silence are scored with a warning.
+
+Long files are read and scored in blocks (--block-seconds, default 60 s, plus 8 s
+of context either side that is run through the model and discarded), so memory
+stays flat in the file length; the score is still the mean over all frames of
+the file and equals whole-file scoring within 1e-4. A file up to 76 s long is
+scored in one pass. Peak memory of the whole process (benchmarks/long_audio.py):
+--tflite about 0.2 GB for 1 to 60 minutes (TensorFlow is not loaded); SavedModel
+about 0.85 GB, of which ~0.7 GB is TensorFlow itself.
 
 Model (first found): --tflite FILE (LiteRT runtime, the on-device calling
 convention), --model DIR (an exported SavedModel version), --run-dir DIR (best
@@ -45,7 +58,6 @@ examples:
   tfaudio-score calls/ --run-dir runs/qualitynet --plot plots/
 """
 
-CLIP_LEVEL = 0.999  # |x| at or above this counts as full scale
 CLIP_MIN_SAMPLES = 3
 SILENCE_PEAK = 1e-4
 
@@ -66,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exports", default="exported_models",
                    help="where the default model is looked for (<exports>/qualitynet/<version>)")
     p.add_argument("--threads", type=int, default=1, help="LiteRT threads (--tflite)")
+    p.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS, metavar="S",
+                   help="score files longer than S seconds (plus context) in blocks of S "
+                   "seconds; 0 = every file in one pass (memory grows with the length)")
     p.add_argument("-q", "--quiet", action="store_true", help="no notes / warnings on stderr")
     return p
 
@@ -77,6 +92,7 @@ class Scorer:
     sample_rate: int = 16000
     frame_length: int = 512
     frame_step: int = 256
+    center: bool = True
     description: str = ""
 
     def _read_export_config(self, export_json: Path) -> None:
@@ -85,9 +101,36 @@ class Scorer:
             self.sample_rate = int(cfg.get("sample_rate", self.sample_rate))
             self.frame_length = int(cfg.get("frame_length", self.frame_length))
             self.frame_step = int(cfg.get("frame_step", self.frame_step))
+            self.center = bool(cfg.get("center", self.center))
 
     def __call__(self, waveform) -> Tuple[float, "object"]:
         raise NotImplementedError
+
+    def _block_seconds(self, block_seconds):
+        # blocks rely on centred frames (frame t centred on sample t * frame_step)
+        return block_seconds if self.center else None
+
+    def score_file(self, path, scan=None, block_seconds: Optional[float] = BLOCK_SECONDS,
+                   context_seconds: float = CONTEXT_SECONDS):
+        """(score, frame scores, scan) of an audio file, read and scored in blocks.
+
+        Raises :class:`~tfaudio.errors.AudioError` for a file that cannot be used,
+        including one shorter than one analysis frame."""
+        from tfaudio.systems.qualitynet import blocks
+
+        if scan is None:
+            scan = blocks.scan_audio(path, self.sample_rate, min_samples=self.frame_length)
+        score, frames = blocks.score_file(self, path, scan, self.sample_rate, self.frame_step,
+                                          self._block_seconds(block_seconds), context_seconds)
+        return score, frames, scan
+
+    def score_waveform(self, waveform, block_seconds: Optional[float] = BLOCK_SECONDS,
+                       context_seconds: float = CONTEXT_SECONDS):
+        """(score, frame scores) of a waveform at :attr:`sample_rate`, in blocks."""
+        from tfaudio.systems.qualitynet import blocks
+
+        return blocks.score_waveform(self, waveform, self.frame_step, self.sample_rate,
+                                     self._block_seconds(block_seconds), context_seconds)
 
 
 class SavedModelScorer(Scorer):
@@ -95,7 +138,14 @@ class SavedModelScorer(Scorer):
         import tensorflow as tf
 
         self._tf = tf
-        self.fn = tf.saved_model.load(str(path)).signatures["frame_scores"]
+        try:
+            loaded = tf.saved_model.load(str(path))
+        except Exception as exc:  # TF raises several types for a damaged / foreign folder
+            raise ExportError(f"{path}: not a loadable SavedModel ({_first_line(exc)})") from exc
+        if "frame_scores" not in loaded.signatures:
+            raise ExportError(f"{path}: not a Quality-Net SavedModel (no 'frame_scores' "
+                              f"signature; it has: {', '.join(loaded.signatures) or 'none'})")
+        self.fn = loaded.signatures["frame_scores"]
         self._read_export_config(Path(path) / "export.json")
         self.description = f"SavedModel {path}"
 
@@ -128,9 +178,15 @@ class TFLiteScorer(Scorer):
     (LiteRT interpreter: resize ``waveform`` to ``[1, n]``, allocate, set, invoke)."""
 
     def __init__(self, path, num_threads: int = 1):
-        from tfaudio.systems.qualitynet.model import TFLiteQualityScorer
+        from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 
-        self.scorer = TFLiteQualityScorer(path, num_threads=num_threads)
+        try:
+            self.scorer = TFLiteQualityScorer(path, num_threads=num_threads)
+        except (ValueError, RuntimeError) as exc:  # LiteRT: not a flatbuffer / empty file
+            raise ExportError(f"{path}: not a TFLite model ({_first_line(exc)})") from exc
+        except KeyError as exc:
+            raise ExportError(f"{path}: not a Quality-Net TFLite model (no {exc} "
+                              f"input/output)") from exc
         self._read_export_config(Path(path).parent / "export.json")
         self.description = f"TFLite {path} (LiteRT, {num_threads} thread(s))"
 
@@ -139,19 +195,32 @@ class TFLiteScorer(Scorer):
         return float(out["score"]), out["frame_scores"]
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def load_scorer(tflite=None, model=None, run_dir=None, exports="exported_models",
                 num_threads: int = 1) -> Scorer:
-    """The scorer for the given source (see the command's help for the default)."""
-    from tfaudio.training.core import RunDirError
+    """The scorer for the given source (see the command's help for the default).
 
+    A ``tflite`` / ``model`` that is missing or not a Quality-Net model raises
+    :class:`~tfaudio.errors.ExportError` naming it."""
     if tflite:
+        if not Path(tflite).exists():
+            raise ExportError(f"{tflite}: no such TFLite file")
         if not Path(tflite).is_file():
-            raise FileNotFoundError(f"{tflite}: no such TFLite file")
+            raise ExportError(f"{tflite}: not a file (pass the .tflite file, e.g. "
+                              f"exported_models/qualitynet/1/model.tflite)")
+        if Path(tflite).stat().st_size == 0:
+            raise ExportError(f"{tflite}: not a TFLite model (empty file)")
         return TFLiteScorer(tflite, num_threads)
     if model:
+        if not Path(model).is_dir():
+            raise ExportError(f"{model}: no such SavedModel folder")
         if not (Path(model) / "saved_model.pb").is_file():
-            raise FileNotFoundError(f"{model}: not a SavedModel folder (no saved_model.pb); pass "
-                                    f"a version folder such as exported_models/qualitynet/1")
+            raise ExportError(f"{model}: not a SavedModel folder (no saved_model.pb); pass "
+                              f"a version folder such as exported_models/qualitynet/1")
         return SavedModelScorer(model)
     if run_dir:
         return CheckpointScorer(run_dir)
@@ -190,33 +259,20 @@ def find_audio(inputs) -> Tuple[List[Path], List[Tuple[str, str]]]:
     return list(dict.fromkeys(files)), missing
 
 
-def inspect(path, waveform, sample_rate: int):
-    """(notes, warnings) about a decoded file: resampling, channels, clipping, silence."""
-    import numpy as np
-
-    from tfaudio.audio import audio_info
-
-    info = audio_info(path)
+def inspect(scan, sample_rate: int):
+    """(notes, warnings) about a scanned file (:func:`tfaudio.systems.qualitynet.blocks.scan_audio`):
+    resampling, channels, clipping, silence."""
     notes, warnings = [], []
-    if info.samplerate != sample_rate:
-        notes.append(f"resampled from {info.samplerate} Hz to {sample_rate} Hz")
-    if info.channels > 1:
-        notes.append(f"{info.channels} channels mixed to mono")
-    raw_peak = float(np.max(np.abs(waveform))) if len(waveform) else 0.0
+    if scan.samplerate != sample_rate:
+        notes.append(f"resampled from {scan.samplerate} Hz to {sample_rate} Hz")
+    if scan.channels > 1:
+        notes.append(f"{scan.channels} channels mixed to mono")
     # clipping is judged on the file's own samples (resampling smears the flat tops)
-    if info.samplerate != sample_rate or info.channels > 1:
-        import soundfile as sf
-
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
-        full = int(np.sum(np.abs(data) >= CLIP_LEVEL))
-        n = data.size
-    else:
-        full = int(np.sum(np.abs(waveform) >= CLIP_LEVEL))
-        n = len(waveform)
+    full, n = scan.clipped, max(scan.values, 1)
     if full >= max(CLIP_MIN_SAMPLES, int(1e-4 * n)):
         warnings.append(f"clipped: {full} samples ({100 * full / n:.2f} %) at full scale; "
                         f"clipping distorts speech, expect a lower and less reliable score")
-    if raw_peak < SILENCE_PEAK:
+    if scan.peak < SILENCE_PEAK:
         warnings.append("silent (peak below -80 dBFS): the score is not meaningful")
     return notes, warnings
 
@@ -257,15 +313,15 @@ def main(argv=None) -> int:
     hop = scorer.frame_step / scorer.sample_rate
     several = len(files) > 1
     scored = 0
+    block_seconds = args.block_seconds if args.block_seconds > 0 else None
     for path in files:
         try:
-            wave = load_audio(path, sample_rate=scorer.sample_rate)
-            notes, warnings = inspect(path, wave, scorer.sample_rate)
+            score, frames, scan = scorer.score_file(path, block_seconds=block_seconds)
+            notes, warnings = inspect(scan, scorer.sample_rate)
         except AudioError as exc:
             skipped.append((str(path), exc.reason))
             print(f"skipped: {path}: {exc.reason}", file=sys.stderr)
             continue
-        score, frames = scorer(wave)
         if not (np.isfinite(score) and np.all(np.isfinite(frames))):
             skipped.append((str(path), "the model gave a non-finite score"))
             print(f"skipped: {path}: the model gave a non-finite score", file=sys.stderr)
@@ -275,7 +331,7 @@ def main(argv=None) -> int:
             err(f"note: {path}: {n}")
         for w in warnings:
             err(f"warning: {path}: {w}")
-        seconds = len(wave) / scorer.sample_rate
+        seconds = scan.samples / scorer.sample_rate
         if args.json:
             obj = {"path": str(path), "score": round(score, 6), "seconds": round(seconds, 4)}
             if notes:
@@ -295,6 +351,7 @@ def main(argv=None) -> int:
             from tfaudio.systems.qualitynet.evaluate import frame_plot
 
             out = _plot_path(args.plot, path, several)
+            wave = load_audio(path, sample_rate=scorer.sample_rate)  # the plot needs it all
             frame_plot(out, [(f"{path.name} ({seconds:.1f} s)", wave, {"Quality-Net": frames})],
                        scorer.sample_rate, scorer.frame_length, scorer.frame_step,
                        title=f"score {score:.3f}")

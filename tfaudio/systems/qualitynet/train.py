@@ -10,8 +10,10 @@ Data
 A manifest (``path,score[,condition,speaker,...]``, see
 :func:`tfaudio.systems.qualitynet.labels.read_manifest`) is decoded once with
 :func:`tfaudio.audio.load_audio` in a thread pool (resampled to the model's rate,
-mono; longer clips cropped to ``data.max_seconds`` if set). A bad row or an
-unreadable / empty / NaN file stops with an error naming it, or with
+mono; longer clips cropped to ``data.max_seconds`` if set). A bad row (including a
+score outside ``[0, max(5, model.q_max)]`` or a file listed twice with different
+scores) or an unreadable / empty / NaN file or one shorter than one analysis frame
+(``model.frame_length`` samples) stops with an error naming it, or with
 ``data.skip_bad`` is skipped and listed in a warning. Without a manifest the
 embedded synthetic set is used (:func:`tfaudio.systems.qualitynet.data.ensure_embedded_quality_set`:
 ``train.csv`` / ``dev.csv``). With a manifest but no dev manifest, ``data.dev_fraction``
@@ -52,7 +54,7 @@ import tensorflow as tf
 
 from tfaudio.config import ConfigError, from_dict, load_recipe, merge, to_dict
 from tfaudio.data.pipeline import decode_files
-from tfaudio.systems.qualitynet.labels import ManifestError, read_manifest
+from tfaudio.systems.qualitynet.labels import MAX_SCORE, ManifestError, read_manifest
 from tfaudio.systems.qualitynet.evaluate import regression_metrics
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
 from tfaudio.training import core
@@ -60,6 +62,8 @@ from tfaudio.training import core
 log = logging.getLogger(__name__)
 
 SYSTEM = "qualitynet"
+#: Shortest clip loaded for training / evaluation: one analysis frame of the default model.
+MIN_SAMPLES = QualityNetConfig().frame_length
 MONITORS = {"dev_lcc": "max", "dev_mse": "min", "dev_srcc": "max"}
 
 
@@ -200,19 +204,31 @@ class QualitySet:
 
 def decode_waves(paths: Sequence[str], sample_rate: int, skip_bad: bool = False,
                  max_seconds: Optional[float] = None, workers: Optional[int] = None,
-                 progress: bool = True, desc: str = "decode"):
-    """Variable-length decode (see :func:`tfaudio.data.pipeline.decode_files`)."""
+                 progress: bool = True, desc: str = "decode",
+                 min_samples: int = MIN_SAMPLES):
+    """Variable-length decode (see :func:`tfaudio.data.pipeline.decode_files`); a clip
+    shorter than ``min_samples`` (one analysis frame) is a bad file."""
     return decode_files(paths, sample_rate, skip_bad, max_seconds, workers, progress, desc,
-                        skip_flag="--skip-bad-files")
+                        skip_flag="--skip-bad-files", min_samples=min_samples)
+
+
+def score_range_max(model_cfg: QualityNetConfig) -> float:
+    """Largest manifest score accepted for a model: 5 (PESQ, MOS) or ``q_max`` if larger."""
+    return max(MAX_SCORE, float(model_cfg.q_max))
 
 
 def load_quality_set(manifest, sample_rate: int = 16000, skip_bad: bool = False,
                      max_seconds: Optional[float] = None, workers: Optional[int] = None,
-                     progress: bool = True, name: str = "") -> QualitySet:
-    """Read a manifest and decode its audio (see module docstring for bad rows/files)."""
-    rows = read_manifest(manifest, skip_bad=skip_bad)
+                     progress: bool = True, name: str = "", max_score: float = MAX_SCORE,
+                     min_samples: int = MIN_SAMPLES) -> QualitySet:
+    """Read a manifest and decode its audio (see module docstring for bad rows/files).
+
+    Scores outside ``[0, max_score]`` are bad rows; clips shorter than
+    ``min_samples`` (default: one 512-sample frame) are bad files."""
+    rows = read_manifest(manifest, skip_bad=skip_bad, max_score=max_score)
     waves, skipped = decode_waves(rows["path"].tolist(), sample_rate, skip_bad, max_seconds,
-                                  workers, progress, desc=f"decode {name or Path(manifest).name}")
+                                  workers, progress, desc=f"decode {name or Path(manifest).name}",
+                                  min_samples=min_samples)
     keep = [i for i, w in enumerate(waves) if w is not None]
     if not keep:
         raise ManifestError(manifest, [(None, None, "no usable utterance left")])
@@ -249,7 +265,8 @@ def load_train_dev(cfg: QualityNetRunConfig, progress: bool = True) -> Tuple[Qua
     d = cfg.data
     sr = cfg.model.sample_rate
     kw = dict(sample_rate=sr, skip_bad=d.skip_bad, max_seconds=d.max_seconds, workers=d.workers,
-              progress=progress)
+              progress=progress, max_score=score_range_max(cfg.model),
+              min_samples=cfg.model.frame_length)
     if d.manifest is None:
         if d.dev_manifest is not None:
             raise ConfigError("data.dev_manifest needs data.manifest (the training manifest)")

@@ -16,7 +16,7 @@ measures the neighbours, CPU time still measures this model.  The wall-clock
 figure (fastest run) is reported next to it; on an idle machine the two agree.
 
 The TF path is the serving ``tf.function`` of
-:func:`tfaudio.systems.qualitynet.model.qualitynet_serving_module` (what a SavedModel
+:func:`tfaudio.systems.qualitynet.export.qualitynet_serving_module` (what a SavedModel
 export runs).  The TFLite path is :func:`convert_qualitynet_tflite` (builtin ops
 only, dynamic samples axis, resized per length).  Unless ``--no-quantized``, the
 float16 and int8 dynamic-range variants are converted too and their score error
@@ -72,13 +72,9 @@ def main(argv=None) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    from tfaudio.systems.qualitynet.model import (
-        QualityNet,
-        QualityNetConfig,
-        TFLiteQualityScorer,
-        convert_qualitynet_tflite,
-        qualitynet_serving_module,
-    )
+    from tfaudio.systems.qualitynet.export import convert_qualitynet_tflite, qualitynet_serving_module
+    from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig
+    from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 
     rng = np.random.default_rng(args.seed)
     model = serving = None

@@ -23,7 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import write_json_atomic
+from tfaudio.layers.recurrent import configure_tflite_converter
 from tfaudio.errors import ExportError  # noqa: F401  (re-exported)
+from tfaudio.export.litert import TFLiteRunner, load_tflite, run_tflite  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -63,46 +65,29 @@ def tflite_builtin_converter(converter: tf.lite.TFLiteConverter, quantization: O
     return converter
 
 
-def convert_tflite(concrete_fn, quantization: Optional[str] = None,
+def convert_tflite(fn, input_signature, track, quantization: Optional[str] = None,
                    signature: str = "serving_default") -> bytes:
-    """TFLite bytes (builtin ops only) of ``concrete_fn``, its named inputs/outputs kept.
+    """The one TFLite conversion: ``fn`` (inputs named by ``input_signature`` -> dict
+    of named outputs) over the Keras layers / models in ``track``, as builtin ops only.
 
-    Keras 3 variables survive ``from_saved_model`` as resource variables (VAR_HANDLE)
-    whose values LiteRT never receives — the model would run on zeros. So the
-    function is frozen first (variables -> constants), re-wrapped so its outputs keep
-    their names, saved as a throw-away SavedModel and converted from there.
+    The function is written as a throw-away ``keras.export.ExportArchive`` SavedModel
+    with one endpoint and converted from there: the archive tracks Keras 3 variables
+    (which a plain ``tf.Module`` holding a model does not: they would reach LiteRT as
+    uninitialised resource variables and the model would run on zeros), and the
+    converter freezes them. Loop LSTMs get the flag that keeps them linear-time.
     """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    import keras
 
-    frozen = convert_variables_to_constants_v2(concrete_fn)
-    outputs = concrete_fn.structured_outputs
-    if not isinstance(outputs, Mapping):
-        raise ExportError("convert_tflite needs a function returning a dict of named outputs")
-    keys = sorted(outputs)  # tf.nest flattens dicts in sorted key order
-    specs = list(concrete_fn.structured_input_signature[0])
-    module = tf.Module()
-    module.fn = tf.function(lambda *args: dict(zip(keys, frozen(*args))), input_signature=specs)
+    tracked = track if isinstance(track, (list, tuple)) else [track]
     with tempfile.TemporaryDirectory(prefix="tfaudio-tflite-") as tmp:
-        tf.saved_model.save(module, tmp, signatures={signature: module.fn.get_concrete_function()})
+        archive = keras.export.ExportArchive()
+        for obj in tracked:
+            archive.track(obj)
+        archive.add_endpoint(signature, fn, input_signature=list(input_signature))
+        archive.write_out(tmp, verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=[signature])
+        configure_tflite_converter(conv)
         return tflite_builtin_converter(conv, quantization).convert()
-
-
-def load_tflite(model_path_or_bytes, num_threads: Optional[int] = None):
-    """A LiteRT interpreter for a model file or bytes; anything that is not a TFLite
-    model is an :class:`ExportError` naming it."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    kw = {"num_threads": num_threads} if num_threads else {}
-    where = "model bytes" if isinstance(model_path_or_bytes, (bytes, bytearray)) else str(model_path_or_bytes)
-    if not isinstance(model_path_or_bytes, (bytes, bytearray)) and not Path(model_path_or_bytes).is_file():
-        raise ExportError(f"{where}: no such TFLite file")
-    try:
-        if isinstance(model_path_or_bytes, (bytes, bytearray)):
-            return Interpreter(model_content=bytes(model_path_or_bytes), **kw)
-        return Interpreter(model_path=str(model_path_or_bytes), **kw)
-    except ValueError as exc:
-        raise ExportError(f"{where}: not a TFLite model ({str(exc).splitlines()[0]})") from exc
 
 
 def tflite_ops(model_path_or_bytes) -> set:
@@ -117,25 +102,6 @@ def tflite_ops(model_path_or_bytes) -> set:
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes or []]
     names = {v: k for k, v in schema.BuiltinOperator.__dict__.items() if not k.startswith("_")}
     return {names.get(c, str(c)) for c in codes}
-
-
-def run_tflite(model_path_or_bytes, inputs: Mapping[str, np.ndarray] | np.ndarray,
-               signature: Optional[str] = None, num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """Run a TFLite model with the LiteRT runtime through its signature runner.
-
-    Input shapes are resized to the given arrays, so a model with a dynamic axis
-    takes any length.
-    """
-    interp = load_tflite(model_path_or_bytes, num_threads)
-    sigs = interp.get_signature_list()
-    key = signature or next(iter(sigs))
-    runner = interp.get_signature_runner(key)
-    if not isinstance(inputs, Mapping):
-        names = sigs[key]["inputs"]
-        if len(names) != 1:
-            raise ValueError(f"signature {key} takes {names}; pass a dict")
-        inputs = {names[0]: inputs}
-    return {k: np.asarray(v) for k, v in runner(**inputs).items()}
 
 
 OWNER_FILE = ".owner"

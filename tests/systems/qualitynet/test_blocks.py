@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from tfaudio.errors import AudioError
 from tfaudio.systems.qualitynet import blocks as B
-from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, qualitynet_serving_module
+from tfaudio.systems.qualitynet.export import qualitynet_serving_module
+from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig
 
 SR, HOP = 16000, 256
 TINY = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}

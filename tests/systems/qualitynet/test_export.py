@@ -10,7 +10,7 @@ import pytest
 
 from tfaudio.export.core import ExportError
 from tfaudio.systems.qualitynet.export import export_qualitynet, newest_export
-from tfaudio.systems.qualitynet.model import TFLiteQualityScorer
+from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 from tfaudio.training import core
 from tfaudio.systems.qualitynet import train as T
 

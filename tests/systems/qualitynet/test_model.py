@@ -8,16 +8,13 @@ import tensorflow as tf
 
 from tfaudio.features import Spectrogram
 from tfaudio.layers.recurrent import configure_tflite_converter
-from tfaudio.systems.qualitynet.model import (
-    QualityNet,
-    QualityNetConfig,
-    TFLiteQualityScorer,
+from tfaudio.systems.qualitynet.export import (
     convert_qualitynet_tflite,
-    quality_net_loss,
     qualitynet_serving_module,
     qualitynet_tflite_function,
-    valid_frame_count,
 )
+from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss, valid_frame_count
+from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 
 SR = 16000
 SMALL = QualityNetConfig(lstm_units=8, dense_units=(6, 5))

@@ -26,6 +26,7 @@ from tfaudio.config import merge, to_dict
 from tfaudio.audio import AudioError
 from tfaudio.systems.dfe.data import DFEData, make_frontend
 from tfaudio.datasets.urbansound8k import DatasetError
+from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.training import core
 from tfaudio.systems.dfe import train as T
@@ -62,9 +63,10 @@ class DFEServing(tf.Module):
         out["class_name"] = tf.gather(self.class_names, out["class_id"])
         return out
 
-    def tflite_function(self):
-        fn = tf.function(self._fixed, input_signature=[tf.TensorSpec([1, self.num_samples], tf.float32, name="waveform")])
-        return fn.get_concrete_function()
+    def tflite_bytes(self) -> bytes:
+        """The fixed-length function as builtin-ops TFLite (no string output)."""
+        spec = tf.TensorSpec([1, self.num_samples], tf.float32, name="waveform")
+        return convert_tflite(self._fixed, [spec], track=[self.frontend, self.model])
 
 
 def best_stage(run_dir) -> str:
@@ -105,7 +107,7 @@ def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models",
         tf.saved_model.save(serving, str(tmp), signatures={"serving_default": serving.serve})
 
     def write_tflite(tmp: Path, path: Path):
-        path.write_bytes(convert_tflite(serving.tflite_function()))
+        write_bytes(path, serving.tflite_bytes())
 
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, num_samples, cfg.frontend.sample_rate, real, tflite)

@@ -40,18 +40,107 @@ import tensorflow as tf
 from tfaudio.audio import AudioError
 from tfaudio.config import to_dict
 from tfaudio.systems.qualitynet.labels import ManifestError
-from tfaudio.export.core import ExportError, check_signals, export_version
-from tfaudio.systems.qualitynet.model import (
-    QualityNetConfig,
-    TFLiteQualityScorer,
-    convert_qualitynet_tflite,
-    qualitynet_serving_module,
-    valid_frame_count,
-)
+from tfaudio.atomic import write_bytes
+from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version
+from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, valid_frame_count
+from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 from tfaudio.training import core
 from tfaudio.systems.qualitynet import train as T
 
 log = logging.getLogger(__name__)
+
+_QUANTIZATIONS = (None, "float16", "int8")
+
+
+# ----------------------------------------------------------------------------
+# serving functions and the TFLite twin
+# ----------------------------------------------------------------------------
+def qualitynet_serving_module(model: QualityNet) -> tf.Module:
+    """``tf.Module`` with serving ``tf.function`` s for a SavedModel export.
+
+    * ``score(waveform)``: float32 ``[batch, None]`` -> ``{"score": [batch]}``
+    * ``frame_scores(waveform)`` -> ``{"frame_scores": [batch, frames], "score"}``
+    * ``padded_scores(waveform, lengths)``: right-padded batch with int32 valid
+      sample counts -> ``{"score", "frame_scores", "frame_mask"}``
+
+    All rows of ``waveform`` in the first two are taken as valid.  Save with e.g.
+    ``tf.saved_model.save(m, path, signatures={"serving_default": m.score,
+    "score": m.score, "frame_scores": m.frame_scores,
+    "padded_scores": m.padded_scores})``.
+    """
+    if not model.built:
+        model.build((None, None))
+
+    module = tf.Module(name="qualitynet_serving")
+    module.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    def score(waveform):
+        return {"score": model(waveform, training=False)["score"]}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+    def frame_scores(waveform):
+        out = model(waveform, training=False)
+        return {"frame_scores": out["frame_scores"], "score": out["score"]}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None], tf.float32, name="waveform"),
+            tf.TensorSpec([None], tf.int32, name="lengths"),
+        ]
+    )
+    def padded_scores(waveform, lengths):
+        return dict(model(waveform, lengths=lengths, training=False))
+
+    module.score = score
+    module.frame_scores = frame_scores
+    module.padded_scores = padded_scores
+    return module
+
+
+def qualitynet_tflite_function(model: QualityNet):
+    """Concrete function for TFLite: ``waveform [1, None]`` -> score, frame_scores.
+
+    Batch 1 and no ``lengths`` (the whole input is the clip), so the backward
+    LSTM uses a plain reverse and every loop tensor has a static shape once the
+    clip length is known (see :mod:`tfaudio.layers.recurrent`).
+
+    :func:`convert_qualitynet_tflite` converts it through the one conversion path,
+    :func:`tfaudio.export.core.convert_tflite` (variables frozen first).
+    """
+    if not model.built:
+        model.build((None, None))
+
+    @tf.function(input_signature=[_TFLITE_INPUT])
+    def serve(waveform):
+        return _tflite_outputs(model, waveform)
+
+    return serve.get_concrete_function()
+
+
+_TFLITE_INPUT = tf.TensorSpec([1, None], tf.float32, name="waveform")
+
+
+def _tflite_outputs(model: QualityNet, waveform) -> Dict[str, tf.Tensor]:
+    out = model(waveform, training=False)
+    return {"score": out["score"], "frame_scores": out["frame_scores"]}
+
+
+def convert_qualitynet_tflite(model: QualityNet, path=None, quantization: Optional[str] = None) -> bytes:
+    """Builtin-ops-only TFLite flatbuffer with a dynamic samples axis (one signature,
+    ``serving_default``: waveform ``[1, None]`` -> ``score``, ``frame_scores``),
+    through :func:`tfaudio.export.core.convert_tflite`. ``quantization``: None
+    (float32), "float16" or "int8" (dynamic range). Written atomically to ``path`` if
+    given. Calling convention: :mod:`tfaudio.systems.qualitynet.model`."""
+    if quantization not in _QUANTIZATIONS:
+        raise ValueError(f"quantization must be one of {_QUANTIZATIONS}, got {quantization!r}")
+    if not model.built:
+        model.build((None, None))
+    data = convert_tflite(lambda waveform: _tflite_outputs(model, waveform), [_TFLITE_INPUT], track=model,
+                          quantization=quantization)
+    if path is not None:
+        write_bytes(path, data)
+    return data
 
 MODEL_NAME = "qualitynet"
 PARITY_TOLERANCE = 1e-3

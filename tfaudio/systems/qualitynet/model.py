@@ -35,7 +35,7 @@ independent weight), which is what is implemented.
 
 On-device (TFLite) calling convention
 -------------------------------------
-:func:`convert_qualitynet_tflite` writes a model with builtin ops only (no Flex)
+:func:`tfaudio.systems.qualitynet.export.convert_qualitynet_tflite` writes a model with builtin ops only (no Flex)
 and one signature, ``serving_default``:
 
 * input ``waveform``: float32 ``[1, n_samples]``, 16 kHz mono, samples in
@@ -66,7 +66,7 @@ thread: the LSTM loops are sequential and a second thread made it slower.
 
 Serving (TF / SavedModel)
 -------------------------
-:func:`qualitynet_serving_module` returns a ``tf.Module`` with ``score`` and
+:func:`tfaudio.systems.qualitynet.export.qualitynet_serving_module` returns a ``tf.Module`` with ``score`` and
 ``frame_scores`` (waveform ``[batch, None]``, all rows valid) and
 ``padded_scores`` (waveform plus ``lengths``) ``tf.function`` s, for the export
 module to save with explicit signatures.
@@ -74,26 +74,19 @@ module to save with explicit signatures.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
 
 from tfaudio.features import FeatureFrontend
-from tfaudio.layers.recurrent import BiLoopLSTM, configure_tflite_converter, sequence_mask
-from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer  # noqa: F401 (re-exported)
+from tfaudio.layers.recurrent import BiLoopLSTM, sequence_mask
 
 __all__ = [
     "QualityNetConfig",
     "QualityNet",
     "quality_net_loss",
     "valid_frame_count",
-    "qualitynet_serving_module",
-    "qualitynet_tflite_function",
-    "convert_qualitynet_tflite",
-    "TFLiteQualityScorer",
 ]
 
 _QUANTIZATIONS = (None, "float16", "int8")
@@ -370,147 +363,3 @@ class QualityNet(keras.Model):
     def make_optimizer(self) -> keras.optimizers.Optimizer:
         """RMSprop (Keras defaults) at the configured learning rate, as in the paper."""
         return keras.optimizers.RMSprop(learning_rate=self.config.learning_rate)
-
-
-# ----------------------------------------------------------------------------
-# export helpers
-# ----------------------------------------------------------------------------
-def qualitynet_serving_module(model: QualityNet) -> tf.Module:
-    """``tf.Module`` with serving ``tf.function`` s for a SavedModel export.
-
-    * ``score(waveform)``: float32 ``[batch, None]`` -> ``{"score": [batch]}``
-    * ``frame_scores(waveform)`` -> ``{"frame_scores": [batch, frames], "score"}``
-    * ``padded_scores(waveform, lengths)``: right-padded batch with int32 valid
-      sample counts -> ``{"score", "frame_scores", "frame_mask"}``
-
-    All rows of ``waveform`` in the first two are taken as valid.  Save with e.g.
-    ``tf.saved_model.save(m, path, signatures={"serving_default": m.score,
-    "score": m.score, "frame_scores": m.frame_scores,
-    "padded_scores": m.padded_scores})``.
-    """
-    if not model.built:
-        model.build((None, None))
-
-    module = tf.Module(name="qualitynet_serving")
-    module.model = model
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
-    def score(waveform):
-        return {"score": model(waveform, training=False)["score"]}
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
-    def frame_scores(waveform):
-        out = model(waveform, training=False)
-        return {"frame_scores": out["frame_scores"], "score": out["score"]}
-
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.float32, name="waveform"),
-            tf.TensorSpec([None], tf.int32, name="lengths"),
-        ]
-    )
-    def padded_scores(waveform, lengths):
-        return dict(model(waveform, lengths=lengths, training=False))
-
-    module.score = score
-    module.frame_scores = frame_scores
-    module.padded_scores = padded_scores
-    return module
-
-
-def qualitynet_tflite_function(model: QualityNet):
-    """Concrete function for TFLite: ``waveform [1, None]`` -> score, frame_scores.
-
-    Batch 1 and no ``lengths`` (the whole input is the clip), so the backward
-    LSTM uses a plain reverse and every loop tensor has a static shape once the
-    clip length is known (see :mod:`tfaudio.layers.recurrent`).
-
-    Convert it with variables frozen: ``TFLiteConverter.from_concrete_functions(
-    [fn])`` (no ``trackable_obj``; signature and output names are lost) or, as
-    :func:`convert_qualitynet_tflite` does, through a ``keras.export.ExportArchive``
-    SavedModel.  Passing the Keras model (or a ``tf.Module`` holding it) as
-    ``trackable_obj``, or converting a ``tf.saved_model.save`` of such a module,
-    leaves the weights as uninitialised resource variables in TF 2.21 / Keras 3:
-    the model converts but outputs NaN.
-    """
-    if not model.built:
-        model.build((None, None))
-
-    @tf.function(input_signature=[_TFLITE_INPUT])
-    def serve(waveform):
-        return _tflite_outputs(model, waveform)
-
-    return serve.get_concrete_function()
-
-
-_TFLITE_INPUT = tf.TensorSpec([1, None], tf.float32, name="waveform")
-
-
-def _tflite_outputs(model: QualityNet, waveform) -> Dict[str, tf.Tensor]:
-    out = model(waveform, training=False)
-    return {"score": out["score"], "frame_scores": out["frame_scores"]}
-
-
-def convert_qualitynet_tflite(
-    model: QualityNet,
-    path: Optional[Union[str, os.PathLike]] = None,
-    quantization: Optional[str] = None,
-) -> bytes:
-    """Convert to a builtin-ops-only TFLite flatbuffer with a dynamic samples axis.
-
-    The model is written as a temporary ``keras.export.ExportArchive`` SavedModel
-    with one endpoint ``serving_default`` (waveform ``[1, None]`` -> ``score``,
-    ``frame_scores``) and converted from there, which freezes the weights and keeps
-    the signature and output names.  :func:`configure_tflite_converter` makes the
-    LSTM loops linear-time.
-
-    Args:
-        model: a :class:`QualityNet` (built on first use if needed).
-        path: if given, the flatbuffer is also written there (atomically: a
-            temporary file in the same directory, then renamed).
-        quantization: None (float32), "float16" (float16 weights, dequantised at
-            load) or "int8" (dynamic range: int8 weights, float activations).
-
-    Returns:
-        The flatbuffer bytes.  Calling convention: module docstring.
-    """
-    if quantization not in _QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of {_QUANTIZATIONS}, got {quantization!r}")
-    if not model.built:
-        model.build((None, None))
-    with tempfile.TemporaryDirectory(prefix="qualitynet_tflite_") as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            "serving_default",
-            lambda waveform: _tflite_outputs(model, waveform),
-            input_signature=[_TFLITE_INPUT],
-        )
-        saved = os.path.join(tmp, "saved_model")
-        archive.write_out(saved, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        configure_tflite_converter(converter)
-        if quantization == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantization == "int8":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        data = converter.convert()
-    if path is not None:
-        _atomic_write(os.fspath(path), data)
-    return data
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

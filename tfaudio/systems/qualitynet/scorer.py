@@ -158,7 +158,7 @@ class CheckpointScorer(Scorer):
     def __init__(self, run_dir):
         import tensorflow as tf
 
-        from tfaudio.systems.qualitynet.model import qualitynet_serving_module
+        from tfaudio.systems.qualitynet.export import qualitynet_serving_module
         from tfaudio.systems.qualitynet.train import load_trained_model
 
         self._tf = tf

@@ -110,12 +110,16 @@ def decode_clips(
 _GRAPH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def graph_fn(layer, method=None):
-    """One ``tf.function`` per layer/model (traced once, reused on every call)."""
-    if layer not in _GRAPH_FNS:
+def graph_fn(layer, method=None, input_signature=None, name: str = "call"):
+    """One ``tf.function`` per (layer/model, name), traced once and reused on every
+    call; ``method`` defaults to ``layer(x, training=False)``. Kept beside the layer
+    (weakly), so it goes when the layer goes."""
+    fns = _GRAPH_FNS.setdefault(layer, {})
+    if name not in fns:
         call = method or (lambda x: layer(x, training=False))
-        _GRAPH_FNS[layer] = tf.function(call, reduce_retracing=True)
-    return _GRAPH_FNS[layer]
+        fns[name] = tf.function(call, input_signature=input_signature,
+                                reduce_retracing=input_signature is None)
+    return fns[name]
 
 
 def compute_features(frontend, waves: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -53,7 +53,8 @@ import pandas as pd
 import tensorflow as tf
 
 from tfaudio.config import ConfigError, from_dict, load_recipe, merge, to_dict
-from tfaudio.data.pipeline import decode_files
+from tfaudio.data.pipeline import decode_files, graph_fn
+from tfaudio.data.splits import assign_splits
 from tfaudio.systems.qualitynet.labels import MAX_SCORE, ManifestError, read_manifest
 from tfaudio.systems.qualitynet.evaluate import regression_metrics
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
@@ -252,11 +253,9 @@ def split_dev(qset: QualitySet, fraction: float, seed: int) -> Tuple[QualitySet,
     if len(unique) < 2:
         raise ConfigError(f"{qset.name}: cannot hold out a dev set from {len(unique)} group(s); "
                           f"give a dev manifest")
-    rng = np.random.default_rng(seed)
-    n_dev = min(len(unique) - 1, max(1, int(round(fraction * len(unique)))))
-    dev_groups = set(rng.permutation(unique)[:n_dev].tolist())
-    dev = [i for i, g in enumerate(groups) if g in dev_groups]
-    train = [i for i, g in enumerate(groups) if g not in dev_groups]
+    side = assign_splits(groups, (1.0 - fraction, fraction), seed=seed, names=("train", "dev"))
+    dev = [i for i, g in enumerate(groups) if side[g] == "dev"]
+    train = [i for i, g in enumerate(groups) if side[g] == "train"]
     return qset.subset(train, "train"), qset.subset(dev, "dev")
 
 
@@ -363,19 +362,11 @@ def eval_dataset(qset: QualitySet, batch_size: int):
 # Prediction
 # ==================================================================================
 def predict_fn(model):
-    """A traced ``(waveform [B, T], lengths [B]) -> model outputs`` (no retracing per
-    shape; one per model, reused)."""
-    cached = getattr(model, "_tfaudio_predict_fn", None)
-    if cached is not None:
-        return cached
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32),
-                                  tf.TensorSpec([None], tf.int32)])
-    def fn(waveform, lengths):
-        return model(waveform, lengths=lengths, training=False)
-
-    object.__setattr__(model, "_tfaudio_predict_fn", fn)  # plain attribute, not tracked by Keras
-    return fn
+    """The model's traced ``(waveform [B, T], lengths [B]) -> outputs`` (no retracing
+    per shape; one per model, reused)."""
+    return graph_fn(model, lambda waveform, lengths: model(waveform, lengths=lengths, training=False),
+                    input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                     tf.TensorSpec([None], tf.int32)], name="predict")
 
 
 def predict_dataset(fn, dataset, n: int):
@@ -437,9 +428,7 @@ class QualityNetTask(core.Task):
             terms = quality_net_loss(batch["score"], out["frame_scores"], out["frame_mask"],
                                      out["score"], q_max=m.q_max,
                                      frame_constraint=m.frame_constraint)
-            ctx = tf.distribute.get_replica_context()
-            replicas = ctx.num_replicas_in_sync if ctx is not None else 1
-            scaled = terms["loss"] / float(replicas)  # gradients are summed over replicas
+            scaled = core.replica_loss(terms["loss"])  # gradients are summed over replicas
         variables = self.model.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from tfaudio.audio.io import load_audio
+from tfaudio.datasets import noise
 from tfaudio.datasets import timit_embedded as ss
 from tfaudio.systems.qualitynet import data as qdata
 from tfaudio.data.cache import cache_root
@@ -44,14 +45,14 @@ def test_speakers_differ_in_pitch():
 
 def test_noises_deterministic():
     for name in ss.NOISE_NAMES:
-        a = ss.synth_noise(name, seconds=1.0, seed=2)
-        b = ss.synth_noise(name, seconds=1.0, seed=2)
+        a = noise.synth_noise(name, seconds=1.0, seed=2)
+        b = noise.synth_noise(name, seconds=1.0, seed=2)
         assert a.shape == (16000,) and a.dtype == np.float32 and np.array_equal(a, b), name
         assert abs(np.sqrt(np.mean(a.astype(np.float64) ** 2)) - 0.1) < 0.02, name
         assert np.max(np.abs(a)) <= 0.99
-    assert not np.array_equal(ss.synth_noise("white", 1.0), ss.synth_noise("pink", 1.0))
+    assert not np.array_equal(noise.synth_noise("white", 1.0), noise.synth_noise("pink", 1.0))
     with pytest.raises(ValueError, match="unknown noise"):
-        ss.synth_noise("jet")
+        noise.synth_noise("jet")
 
 
 def _tree_bytes(root: Path):
@@ -80,7 +81,7 @@ def test_timit_tree_layout_sphere_and_byte_identical(tmp_path):
 
 
 def test_noise_folder(tmp_path):
-    paths = ss.write_noise_folder(tmp_path, names=("white", "factory1"), seconds=0.5)
+    paths = noise.write_noise_folder(tmp_path, names=("white", "factory1"), seconds=0.5)
     assert [p.name for p in paths] == ["white.wav", "factory1.wav"]
     assert load_audio(paths[1]).shape == (8000,)
 

@@ -27,9 +27,10 @@ import soundfile as sf
 from scipy import signal as sps
 
 from tfaudio.data.cache import embedded_dir
+from tfaudio.datasets.noise import write_noise_folder
 from tfaudio.datasets.urbansound8k import CLASSES
 
-GENERATOR_VERSION = "us8k-synth-2"
+GENERATOR_VERSION = "us8k-synth-3"
 NOISE_NAMES = ("babble", "f16", "factory1", "factory2", "leopard", "pink", "destroyerengine")
 NOISE_RATE = 19980  # NOISEX-92's sampling rate
 
@@ -138,35 +139,6 @@ def synth_event(class_id: int, rng: np.random.Generator, sr: int, seconds: float
     return np.clip(x, -1, 1).astype(np.float32)
 
 
-def synth_noise(name: str, rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
-    """A NOISEX-92-like stand-in for noise type ``name``."""
-    n = int(sr * seconds)
-    t = np.arange(n) / sr
-    if name == "pink":
-        x = _pink(rng, n)
-    elif name == "babble":
-        x = np.zeros(n)
-        for _ in range(8):
-            f = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * rng.uniform(2, 5) * t))
-            ph = 2 * np.pi * np.cumsum(f) / sr
-            voiced = sum(0.7**k * np.sin((k + 1) * ph) for k in range(12))
-            syll = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(3, 6) * t + rng.uniform(0, 6))
-            x += voiced * syll
-    elif name == "f16":
-        x = _bandnoise(rng, n, sr, 200, 6000) + 0.5 * np.sin(2 * np.pi * 2600 * t)
-    elif name.startswith("factory"):
-        x = _bandnoise(rng, n, sr, 100, 4000)
-        hits = np.zeros(n)
-        hits[rng.integers(0, n, size=int(seconds * (3 if name == "factory1" else 8)))] = 1
-        x += 6 * sps.lfilter([1], [1, -0.995], hits) * rng.standard_normal(n)
-        x += 0.5 * _tone(t, 50 if name == "factory1" else 60, 6)
-    elif name == "leopard":
-        x = _tone(t, 35, 15, 0.9) * (1 + 0.3 * np.sin(2 * np.pi * 1.5 * t)) + _bandnoise(rng, n, sr, 50, 800)
-    else:  # destroyer engine room and anything else: low harmonic drone + broadband
-        x = _tone(t, 28, 20, 0.9) + 0.7 * _bandnoise(rng, n, sr, 30, 2500)
-    return (0.5 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
-
-
 def generate_urbansound8k(root, clips_per_class_per_fold: int = 3, seed: int = 0,
                           max_seconds: float = 4.0) -> Path:
     """Write a synthetic UrbanSound8K at ``root`` (must not exist yet)."""
@@ -200,13 +172,9 @@ def generate_urbansound8k(root, clips_per_class_per_fold: int = 3, seed: int = 0
 
 
 def generate_noises(root, seconds: float = 20.0, seed: int = 0) -> Path:
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    for i, name in enumerate(NOISE_NAMES):
-        rng = np.random.default_rng([seed, 7919, i])
-        sf.write(root / f"{name}.wav", synth_noise(name, rng, NOISE_RATE, seconds), NOISE_RATE,
-                 subtype="PCM_16")
-    return root
+    """NOISEX-92-named noises (:mod:`tfaudio.datasets.noise`) at NOISEX's 19.98 kHz."""
+    write_noise_folder(root, NOISE_NAMES, seconds=seconds, sample_rate=NOISE_RATE, seed=seed)
+    return Path(root)
 
 
 def ensure_embedded_dfe_data(clips_per_class_per_fold: int = 3, seed: int = 0,

@@ -29,7 +29,8 @@ from tfaudio.systems.qualitynet.labels import (
     utterance_id,
     write_manifest,
 )
-from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance, write_noise_folder, write_timit_tree
+from tfaudio.datasets.noise import write_noise_folder
+from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance, write_timit_tree
 
 PESQ_MIN, PESQ_MAX = 1.0, 4.65
 

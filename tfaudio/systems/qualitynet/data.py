@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from tfaudio.datasets.timit_embedded import GENERATOR_VERSION, write_noise_folder, write_timit_tree
+from tfaudio.datasets.noise import write_noise_folder
+from tfaudio.datasets.timit_embedded import GENERATOR_VERSION, NOISE_NAMES, write_timit_tree
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def ensure_embedded_quality_set(
                                   params["utterances_per_speaker"], seed=seed,
                                   workers=workers)
         t_speech = time.time() - t0
-        write_noise_folder(tmp / "sources" / "noise", seconds=params["noise_seconds"],
+        write_noise_folder(tmp / "sources" / "noise", NOISE_NAMES, seconds=params["noise_seconds"],
                            seed=seed)
         t_noise = time.time() - t0 - t_speech
         result = make_quality_set(

@@ -200,7 +200,7 @@ def partial_noise(wave: np.ndarray, sample_rate: int = 16000, region=PROBE_REGIO
     """``wave`` with ``noise`` added in its ``region`` (fractions) at ``snr_db`` measured
     over that region -> (noisy wave, (first sample, end sample))."""
     from tfaudio.audio import mix_at_snr
-    from tfaudio.datasets.timit_embedded import synth_noise
+    from tfaudio.datasets.noise import synth_noise
 
     n = len(wave)
     a, b = int(region[0] * n), max(int(region[1] * n), int(region[0] * n) + 1)

@@ -74,15 +74,40 @@ class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsH
     pass
 
 
+#: Flags every system's ``train`` takes for the same config keys.
+TRAIN_FLAGS = {"batch_size": "train.batch_size", "lr": "train.learning_rate", "seed": "train.seed",
+               "strategy": "train.strategy"}
+
+
+def add_train_flags(p: argparse.ArgumentParser, run_dir: str, recipes: str, optimizer: str,
+                    epochs_help: str = "epochs") -> None:
+    """The training flags with one meaning in every system: run directory, recipe,
+    epochs, batch size, learning rate, seed, strategy, resume, ``--set``, progress."""
+    p.add_argument("--run-dir", default=run_dir, help="run directory (checkpoints, logs, metrics)")
+    p.add_argument("--config", help=f"recipe (a pipelines/<system>/*.json name or a path); default: {recipes}")
+    p.add_argument("--epochs", type=int, help=epochs_help)
+    p.add_argument("--batch-size", type=int, help="examples per batch (global, over all replicas)")
+    p.add_argument("--lr", type=float, help=f"{optimizer} learning rate")
+    p.add_argument("--seed", type=int, help="seed of every random draw (data order, init, dropout)")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run; the result equals an uninterrupted run")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
+                   help="override any config field, e.g. --set train.batch_size=32")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def config_from_args(cls, recipe: str, args, flags, extra=None):
     """``recipe`` (pipelines/*.json) as the dataclass ``cls``, overridden by each flag of
-    ``flags`` ({args attribute: "dotted.config.key"}) that was given, then by ``extra``
+    :data:`TRAIN_FLAGS` and ``flags`` ({args attribute: "dotted.config.key"}) that was
+    given, then by ``extra``
     ({dotted key: value}), then by ``--set key=value`` items."""
     from tfaudio.config import from_dict, load_recipe, merge, parse_set_args, set_path
 
     cfg = from_dict(cls, load_recipe(recipe), where=recipe)
     overrides: dict = {}
-    for attr, key in flags.items():
+    for attr, key in {**TRAIN_FLAGS, **flags}.items():
         if getattr(args, attr, None) is not None:
             set_path(overrides, key, getattr(args, attr))
     for key, value in (extra or {}).items():

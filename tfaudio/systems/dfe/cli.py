@@ -44,37 +44,27 @@ example:
 }
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default="runs/dfe", help="run directory (checkpoints, logs, metrics)")
+def _data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="UrbanSound8K root (metadata/UrbanSound8K.csv, audio/fold1..10); "
                    "default: the embedded synthetic set")
     p.add_argument("--noise-dir", help="folder of noise recordings (NOISEX-92 style); default: embedded")
     p.add_argument("--skip-bad-files", action="store_true",
                    help="skip unreadable audio files with a warning instead of stopping")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
+    from tfaudio.cli.common import add_train_flags
+
     p.add_argument("--stage", choices=STAGE_CHOICES, default="cascade", help="what to train")
-    _common(p)
-    p.add_argument("--config", help="recipe (pipelines/*.json name or path); default: dfe/urbansound8k "
-                   "with --data-dir, dfe/embedded without")
+    _data_flags(p)
     p.add_argument("--split", help="'paper' (folds 1-8/9/10) or cv1..cv10 (10-fold CV)")
-    p.add_argument("--epochs", type=int, help="epochs of every stage trained by this command")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy")
-    p.add_argument("--resume", action="store_true", help="continue a stage interrupted mid-way")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override any config field, e.g. --set model.classifier_dropout=0.5")
+    add_train_flags(p, "runs/dfe", "dfe/urbansound8k with --data-dir, dfe/embedded without", "Adam",
+                    "epochs of every stage trained by this command")
 
 
 TRAIN_FLAGS = {
     "data_dir": "data.data_dir", "noise_dir": "data.noise_dir", "split": "data.split",
-    "batch_size": "train.batch_size", "lr": "train.learning_rate", "seed": "train.seed",
-    "strategy": "train.strategy", "epochs": "train.classifier_epochs",
+    "epochs": "train.classifier_epochs",
 }
 
 
@@ -102,7 +92,9 @@ def train(args) -> int:
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
+    p.add_argument("--run-dir", default="runs/dfe", help="trained run directory")
+    _data_flags(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--snr", type=float, nargs="+", help="SNRs in dB (default: the run's config)")
     p.add_argument("--noise-types", nargs="+", help="noise file stems to use (default: all)")
     p.add_argument("--stages", nargs="+", choices=STAGE_CHOICES, help="default: every trained stage")

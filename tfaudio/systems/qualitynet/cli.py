@@ -78,37 +78,27 @@ examples:
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
+    from tfaudio.cli.common import add_train_flags
+
     p.add_argument("--manifest", help="training manifest (CSV path,score,...); default: embedded set")
     p.add_argument("--dev", help="dev manifest; default: embedded dev.csv, or 10 %% of the "
                    "--manifest speakers held out")
-    p.add_argument("--config", help="recipe (pipelines/*.json name or path); default: "
-                   "qualitynet/timit with --manifest, qualitynet/embedded without")
-    p.add_argument("--run-dir", default="runs/qualitynet", help="run directory")
-    p.add_argument("--epochs", type=int, help="total epochs (with --resume: continue up to this)")
-    p.add_argument("--batch-size", type=int, help="utterances per batch")
-    p.add_argument("--lr", type=float, help="RMSprop learning rate")
-    p.add_argument("--seed", type=int)
+    add_train_flags(p, "runs/qualitynet", "qualitynet/timit with --manifest, qualitynet/embedded without",
+                    "RMSprop", "total epochs (with --resume: continue up to this)")
     p.add_argument("--no-frame-constraint", action="store_true",
                    help="alpha = 0 in eq. (1): utterance MSE only (Table 1 'without constraint')")
     p.add_argument("--forget-bias", type=float, help="initial LSTM forget-gate bias (paper: -3)")
     p.add_argument("--max-seconds", type=float, help="crop longer training / dev utterances")
     p.add_argument("--monitor", choices=("dev_lcc", "dev_srcc", "dev_mse"),
                    help="dev metric that picks the best checkpoint")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy")
     p.add_argument("--skip-bad-files", "--skip-bad", dest="skip_bad", action="store_true",
                    help="skip bad manifest rows and unreadable / empty / NaN / too short audio (listed) "
                    "instead of stopping")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted (or shorter) run")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override any config field, e.g. --set train.buckets=8")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 TRAIN_FLAGS = {
-    "max_seconds": "data.max_seconds", "epochs": "train.epochs", "batch_size": "train.batch_size",
-    "lr": "train.learning_rate", "seed": "train.seed", "monitor": "train.monitor",
-    "strategy": "train.strategy", "forget_bias": "model.forget_bias",
+    "max_seconds": "data.max_seconds", "epochs": "train.epochs", "monitor": "train.monitor",
+    "forget_bias": "model.forget_bias",
 }
 
 

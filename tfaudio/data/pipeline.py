@@ -151,14 +151,37 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:20]
 
 
+def skipped_arrays(skipped: Sequence[Tuple[str, str]]) -> dict:
+    """What :func:`cached` stores about the files a build skipped (plain str arrays)."""
+    return {"skipped_paths": np.array([p for p, _ in skipped], dtype=str),
+            "skipped_reasons": np.array([r for _, r in skipped], dtype=str)}
+
+
+def skipped_of(arrays: dict) -> List[Tuple[str, str]]:
+    """``[(path, reason)]`` skipped when ``arrays`` were built (empty for older caches)."""
+    if "skipped_paths" not in arrays:
+        return []
+    return list(zip(arrays["skipped_paths"].tolist(), arrays["skipped_reasons"].tolist()))
+
+
 def cached(key: str, build: Callable[[], dict], enabled: bool = True) -> dict:
-    """Load ``<cache>/features/<key>.npz`` or build it (a dict of arrays) and store it."""
+    """Load ``<cache>/features/<key>.npz`` or build it (a dict of arrays) and store it.
+
+    Files the build skipped (``skipped_arrays``) are stored with the entry and
+    reported again on every load, so a skip is never silent because features came
+    from the cache."""
     if not enabled:
         return build()
     path = cache_root() / "features" / f"{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
+        skipped = skipped_of(arrays)
+        if skipped:
+            listing = "\n".join(f"  {p}: {r}" for p, r in skipped)
+            log.warning("%d file(s) were skipped when these cached features were built:\n%s",
+                        len(skipped), listing)
+        return arrays
     arrays = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npz", dir=path.parent)

@@ -123,7 +123,7 @@ def test_snr_reference_changes_the_mix_and_the_cache_key(own_run):
         DFEData(merge(cfg.data, {"snr_reference": "event"}), cfg.frontend, progress=False)
 
 
-def test_silent_noise_file_is_named_or_skipped(own_set, own_run, tmp_path, caplog):
+def test_silent_noise_file_is_named_or_skipped(own_set, own_run, tmp_path, caplog, capsys):
     cfg, run_dir = own_run
     _, noises = own_set
     folder = tmp_path / "noises"
@@ -134,6 +134,12 @@ def test_silent_noise_file_is_named_or_skipped(own_set, own_run, tmp_path, caplo
     data = DFEData(merge(cfg.data, {"noise_dir": str(folder)}), cfg.frontend, progress=False)
     with pytest.raises(AudioError, match=r"dead\.wav: noise file is silent.*--skip-bad-files"):
         data.usable_noise_files()
+    from tfaudio.cli.common import main
+
+    code = main("eval", ["dfe", "--run-dir", str(run_dir), "--noise-dir", str(folder), "--no-progress",
+                         "--out", str(tmp_path / "cli-eval"), "--snr-reference", "padded"])
+    err = capsys.readouterr().err
+    assert code == 2 and "dead.wav: noise file is silent" in err and "Traceback" not in err
     with caplog.at_level(logging.WARNING):
         out = evaluate_run(run_dir, noise_dir=str(folder), skip_bad_files=True, progress=False,
                            out_dir=tmp_path / "eval")

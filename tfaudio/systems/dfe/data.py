@@ -182,7 +182,7 @@ class DFEData:
         return pipeline.to_dataset(d["features"], d["labels"])
 
     def noise_files(self) -> List[Path]:
-        """The noise files (all of ``noise_dir`` or ``noise_types``), sorted by name."""
+        """The noise files: every audio file of ``noise_dir`` sorted by name, or ``noise_types`` in order."""
         return urbansound8k.list_noises(noise_root(self.cfg), self.cfg.noise_types or None)
 
     def usable_noise_files(self) -> Tuple[List[Path], List[Tuple[str, str]]]:

@@ -19,10 +19,28 @@ import keras
 import tensorflow as tf
 
 
-def layer_norm_hwc(x: tf.Tensor, epsilon: float = 1e-5) -> tf.Tensor:
-    """Zero mean, unit variance per example over all non-batch axes of ``[B, H, W, C]``."""
+def _per_channel(v: tf.Tensor) -> tf.Tensor:
+    """``[C]`` -> ``[1, 1, 1, C]``; ``[B, C]`` -> ``[B, 1, 1, C]``."""
+    v = tf.convert_to_tensor(v)
+    return v[tf.newaxis, tf.newaxis, tf.newaxis, :] if v.shape.rank == 1 else v[:, tf.newaxis, tf.newaxis, :]
+
+
+def layer_norm_hwc(x: tf.Tensor, epsilon: float = 1e-5, scale=None, bias=None) -> tf.Tensor:
+    """Zero mean, unit variance per example over all non-batch axes of ``[B, H, W, C]``,
+    then the optional per-channel affine ``* scale + bias`` (``[C]`` or per example ``[B, C]``).
+
+    Computed as ``x * a + b`` with ``a``, ``b`` of shape ``[B, 1, 1, C]``: two full-size ops
+    instead of four, so a training step keeps two fewer full-size activations per layer
+    for the gradient (the mask nets' memory is dominated by these).
+    """
     mean, var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(var + epsilon)
+    a = tf.math.rsqrt(var + epsilon)
+    if scale is not None:
+        a = a * _per_channel(scale)
+    b = -mean * a
+    if bias is not None:
+        b = b + _per_channel(bias)
+    return x * a + b
 
 
 @keras.saving.register_keras_serializable(package="tfaudio")
@@ -72,7 +90,7 @@ class AffineLayerNorm(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
 
     def call(self, x):
-        return layer_norm_hwc(x, self.epsilon) * self.gamma + self.beta
+        return layer_norm_hwc(x, self.epsilon, self.gamma, self.beta)
 
     def get_config(self):
         cfg = super().get_config()

@@ -50,6 +50,30 @@ def test_dynamic_conv_gradients_match_per_sample_static_conv():
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_training_mode_explicit_gradient_equals_the_map_fn_gradient(dilation):
+    rng = np.random.default_rng(dilation)
+    x = tf.constant(rng.standard_normal((3, 8, 11, 3)).astype(np.float32))
+    k = tf.constant(rng.standard_normal((3, 3, 3, 3, 4)).astype(np.float32))
+    w = tf.constant(rng.standard_normal((3, 8, 11, 4)).astype(np.float32))
+    layer = DynamicConv2D(dilation)
+
+    @tf.function
+    def grads(training):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = layer(x, k, training=training)
+            loss = tf.reduce_sum(tf.sin(y) * w)
+        return y, tape.gradient(loss, [x, k])
+
+    y_train, g_train = grads(True)
+    y_infer, g_infer = grads(False)
+    np.testing.assert_allclose(y_train.numpy(), y_infer.numpy(), atol=1e-6)
+    for a, b in zip(g_train, g_infer):
+        assert float(tf.reduce_max(tf.abs(b))) > 0
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+
+
 def test_layer_norm_is_per_example_over_hwc():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 5, 6, 3)).astype(np.float32) * np.arange(1, 5)[:, None, None, None]

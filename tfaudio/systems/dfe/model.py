@@ -179,7 +179,7 @@ class DynamicMaskNet(keras.Model):
         x = image
         last = len(self.dyn_convs) - 1
         for i, (conv, k, (scale, bias)) in enumerate(zip(self.dyn_convs, kernels, affines)):
-            x = layer_norm_hwc(conv(x, k), scale=scale, bias=bias)
+            x = layer_norm_hwc(conv(x, k, training=training), scale=scale, bias=bias)
             x = tf.sigmoid(x) if i == last else tf.nn.relu(x)
         return x
 

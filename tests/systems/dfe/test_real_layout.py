@@ -61,7 +61,9 @@ def own_run(own_set, tmp_path_factory):
     cfg = merge(T.DFEConfig(), TINY)
     cfg = merge(cfg, {"data": {"data_dir": str(root), "noise_dir": str(noises)}})
     run_dir = tmp_path_factory.mktemp("own-run")
-    T.train_stage(cfg, "classifier", run_dir, progress=False, say=lambda *_: None)
+    said = []
+    T.train_stage(cfg, "classifier", run_dir, progress=False, say=said.append)
+    assert any(m.startswith("3 classes") and "footsteps, rain, wind" in m for m in said)
     return cfg, run_dir
 
 

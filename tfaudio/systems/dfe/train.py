@@ -228,6 +228,8 @@ def train_stage(
     check_run_config(run_dir, cfg)
     if not (run_dir / CLASSES_FILE).exists():
         write_json_atomic(run_dir / CLASSES_FILE, {"class_names": list(data.class_names)})
+        say(f"{len(data.class_names)} classes (recorded in {run_dir / CLASSES_FILE}): "
+            f"{', '.join(data.class_names)}")
     strategy = core.make_strategy(cfg.train.strategy)
     results = {}
     for s in (*PREREQUISITES[stage], stage):

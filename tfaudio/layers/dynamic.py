@@ -101,8 +101,9 @@ class DynamicConv2D(keras.layers.Layer):
         return conv(x, kernels)
 
     def call(self, x, kernels, training=False):
-        # training: explicit per-example gradient (about 17% less step memory for the DFE
-        # mask net, same values); inference and export: the plain map_fn graph
+        # training: explicit per-example gradient (same values and speed; the DFE step at
+        # batch 32 on 40x249 features needed 17% less memory); inference and export: the
+        # plain map_fn graph
         if training:
             return self._forward_with_explicit_gradient(x, kernels)
         return self._forward(x, kernels)

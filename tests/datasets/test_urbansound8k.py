@@ -62,7 +62,10 @@ def test_decode_resamples_and_mixes_down(us8k):
     [
         (lambda d: d.drop(columns=["classID"]), "missing column"),
         (lambda d: d.assign(fold=d["fold"].where(d.index != 3, 11)), "unknown fold 11"),
-        (lambda d: d.assign(classID=d["classID"].where(d.index != 2, 12)), "unknown classID 12"),
+        (lambda d: d.assign(classID=d["classID"].where(d.index != 2, 12)),
+         r"class 'children_playing' is paired with more than one classID: 12 \(row 4\), 2 \(row 14\)"),
+        (lambda d: d.assign(classID=d["classID"].astype(object).where(d.index != 2, "x")), "row 4 has a non-numeric classID"),
+        (lambda d: d.assign(**{"class": d["class"].where(d.index != 6, None)}), "row 8 has an empty class name"),
         (lambda d: d.assign(fold=d["fold"].astype(object).where(d.index != 1, "x")), "non-numeric fold"),
     ],
 )
@@ -79,7 +82,9 @@ def test_class_name_mismatch_and_missing_csv(copy, tmp_path):
     df = pd.read_csv(csv)
     df.loc[0, "class"] = "tuba"
     df.to_csv(csv, index=False)
-    with pytest.raises(us.DatasetError, match="row 2 .*'tuba'"):
+    with pytest.raises(us.DatasetError,
+                       match=r"classID 0 is paired with more than one class: 'tuba' \(row 2\), "
+                             r"'air_conditioner' \(row 12\)"):
         us.read_metadata(copy)
     with pytest.raises(us.DatasetError, match="not found"):
         us.read_metadata(tmp_path / "nowhere")
@@ -137,3 +142,49 @@ def test_noise_folder_listing(tmp_path):
         us.list_noises(tmp_path / "nx", ["jet"])
     with pytest.raises(us.DatasetError, match="does not exist"):
         us.list_noises(tmp_path / "none")
+
+
+def test_own_class_vocabulary_is_read_from_the_metadata(copy, caplog):
+    """Ids 5/7/9 with their own names: renumbered 0..2 by id, one warning naming the difference."""
+    csv = copy / "metadata" / "UrbanSound8K.csv"
+    df = pd.read_csv(csv)
+    df = df[df["classID"] < 3].copy()
+    df["classID"] = df["classID"].map({0: 9, 1: 5, 2: 7})
+    df["class"] = df["classID"].map({9: "wind", 5: "footsteps", 7: "rain"})
+    df.to_csv(csv, index=False)
+    with caplog.at_level("WARNING", logger=us.__name__):
+        meta = us.read_metadata(copy)
+    assert us.class_vocabulary(meta) == ["footsteps", "rain", "wind"]
+    assert dict(zip(meta["class"], meta["label"])) == {"footsteps": 0, "rain": 1, "wind": 2}
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    text = warnings[0].getMessage()
+    assert "5='footsteps' (UrbanSound8K: 'engine_idling')" in text and "air_conditioner" in text
+
+
+def test_canonical_vocabulary_gives_no_warning(us8k, caplog):
+    with caplog.at_level("WARNING", logger=us.__name__):
+        meta = us.read_metadata(us8k)
+    assert us.class_vocabulary(meta) == list(us.CLASSES)
+    assert (meta["label"] == meta["classID"]).all()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_padded_event_gets_the_stated_snr_over_its_own_samples():
+    rng = np.random.default_rng(1)
+    sr = 16000
+    event = 0.5 * rng.standard_normal(sr // 2).astype(np.float32)  # 0.5 s
+    padded = pad_or_crop(event, 4 * sr)  # zero padded to 4 s
+    noise = rng.standard_normal(3 * sr).astype(np.float32)  # shorter than the clip: looped
+    mixed = mix_at_snr(padded, noise, 10.0, offset=777, signal_samples=len(event))
+    added = mixed - padded
+    own = slice(0, len(event))
+    measured = 10 * np.log10(np.mean(padded[own] ** 2) / np.mean(added[own] ** 2))
+    assert abs(measured - 10.0) <= 0.1
+    assert np.mean(added[len(event):] ** 2) > 0  # the noise covers the padding too
+    # the padded reference measures over all 4 s: the event ends up ~9 dB cleaner than stated
+    old = mix_at_snr(padded, noise, 10.0, offset=777) - padded
+    measured_old = 10 * np.log10(np.mean(padded[own] ** 2) / np.mean(old[own] ** 2))
+    assert abs(measured_old - (10.0 + 10 * np.log10(8))) <= 0.3
+    with pytest.raises(ValueError, match="silent"):
+        mix_at_snr(padded, np.zeros(100, np.float32), 10.0, signal_samples=len(event))

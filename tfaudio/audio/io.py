@@ -115,19 +115,34 @@ def loop_to_length(noise: np.ndarray, length: int, offset: int = 0) -> np.ndarra
 
 
 def mix_at_snr(
-    signal: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0
+    signal: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0,
+    signal_samples: Optional[int] = None,
 ) -> np.ndarray:
     """Add ``noise`` to ``signal`` scaled so that 10*log10(P_signal / P_noise) = snr_db.
 
-    Power is measured over the whole signal (zero padding included, as the padded clip
-    is what a classifier sees). The noise is read from ``offset`` and looped when it
-    is shorter than the signal. A silent signal is returned unchanged with noise at
-    the level it would have for a signal of RMS 1e-4, so the mix is never all-zero
-    yet never blows up.
+    ``signal_samples`` (the clip's own length before zero padding) chooses where the
+    powers are measured: over ``signal[:signal_samples]`` for both the signal and the
+    noise under it (the common convention: a 0.5 s event padded to 4 s gets noise at
+    the stated SNR relative to the event itself). ``None`` measures over the whole
+    ``signal``, padding included (the padded clip as a classifier sees it; the padding
+    lowers the measured signal power, so a 0.5 s event padded to 4 s ends up about
+    9 dB *cleaner* than stated relative to the event itself). Either way the noise is added
+    over the *whole* signal, padding included, at the level set there: real noise does
+    not stop when the event does.
+
+    The noise is read from ``offset`` and looped when it is shorter than the signal.
+    When the noise under the measured window is digitally silent the noise's power
+    over the whole added stretch is used instead; an all-silent noise is a
+    ``ValueError`` (callers that know the file turn it into an ``AudioError``). A silent
+    signal is returned with noise at the level it would have for a signal of RMS 1e-4,
+    so the mix is never all-zero yet never blows up.
     """
     noise = loop_to_length(noise, signal.shape[0], offset)
-    p_sig = rms(signal)
-    p_noise = rms(noise)
+    n = signal.shape[0] if signal_samples is None else int(np.clip(signal_samples, 1, signal.shape[0]))
+    p_sig = rms(signal[:n])
+    p_noise = rms(noise[:n])
+    if p_noise == 0.0:
+        p_noise = rms(noise)
     if p_noise == 0.0:
         raise ValueError("noise signal is silent; cannot set an SNR")
     ref = p_sig if p_sig > 0 else 1e-4

@@ -42,6 +42,7 @@ class Decoded:
     waves: np.ndarray  # [N, samples] float32
     kept: np.ndarray  # indices into the input list
     skipped: List[Tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    lengths: Optional[np.ndarray] = None  # [N] own samples of each clip before padding (<= samples)
 
 
 def decode_files(
@@ -98,13 +99,16 @@ def decode_clips(
     progress: bool = True,
     desc: str = "decode",
 ) -> Decoded:
-    """Decode ``paths`` to ``[N, num_samples]`` float32 (zero padded / cropped)."""
+    """Decode ``paths`` to ``[N, num_samples]`` float32 (zero padded / cropped); ``lengths``
+    holds each clip's own sample count within that window (before the zero padding)."""
     waves, skipped = decode_files(paths, sample_rate, skip_bad, None, workers, progress, desc)
     kept = np.array([i for i, w in enumerate(waves) if w is not None], dtype=np.int64)
     out = np.zeros((len(kept), num_samples), np.float32)
+    lengths = np.zeros(len(kept), np.int64)
     for row, i in enumerate(kept):
         out[row] = pad_or_crop(waves[i], num_samples)
-    return Decoded(out, kept, skipped)
+        lengths[row] = min(len(waves[i]), num_samples)
+    return Decoded(out, kept, skipped, lengths)
 
 
 _GRAPH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

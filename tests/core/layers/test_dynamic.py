@@ -50,6 +50,30 @@ def test_dynamic_conv_gradients_match_per_sample_static_conv():
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("dilation", [1, 4])
+def test_training_mode_explicit_gradient_equals_the_map_fn_gradient(dilation):
+    rng = np.random.default_rng(dilation)
+    x = tf.constant(rng.standard_normal((3, 8, 11, 3)).astype(np.float32))
+    k = tf.constant(rng.standard_normal((3, 3, 3, 3, 4)).astype(np.float32))
+    w = tf.constant(rng.standard_normal((3, 8, 11, 4)).astype(np.float32))
+    layer = DynamicConv2D(dilation)
+
+    @tf.function
+    def grads(training):
+        with tf.GradientTape() as tape:
+            tape.watch([x, k])
+            y = layer(x, k, training=training)
+            loss = tf.reduce_sum(tf.sin(y) * w)
+        return y, tape.gradient(loss, [x, k])
+
+    y_train, g_train = grads(True)
+    y_infer, g_infer = grads(False)
+    np.testing.assert_allclose(y_train.numpy(), y_infer.numpy(), atol=1e-6)
+    for a, b in zip(g_train, g_infer):
+        assert float(tf.reduce_max(tf.abs(b))) > 0
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+
+
 def test_layer_norm_is_per_example_over_hwc():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 5, 6, 3)).astype(np.float32) * np.arange(1, 5)[:, None, None, None]
@@ -66,3 +90,30 @@ def test_layer_norm_is_per_example_over_hwc():
 def test_constant_input_gives_finite_layer_norm():
     y = layer_norm_hwc(tf.zeros([2, 4, 4, 1])).numpy()
     assert np.all(np.isfinite(y)) and np.all(y == 0)
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_layer_norm_affine_matches_normalise_then_scale_and_shift(per_example):
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.standard_normal((3, 5, 7, 4)).astype(np.float32) * 2 + 1)
+    shape = (3, 4) if per_example else (4,)
+    scale = tf.constant(rng.standard_normal(shape).astype(np.float32))
+    bias = tf.constant(rng.standard_normal(shape).astype(np.float32))
+
+    def reference(x, scale, bias):
+        flat = tf.reshape(x, [3, -1])
+        mean = tf.reduce_mean(flat, 1)[:, None, None, None]
+        var = tf.math.reduce_variance(flat, 1)[:, None, None, None]
+        s = scale[:, None, None, :] if per_example else scale
+        b = bias[:, None, None, :] if per_example else bias
+        return (x - mean) / tf.sqrt(var + 1e-5) * s + b
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, scale, bias])
+        fused = layer_norm_hwc(x, 1e-5, scale, bias)
+        ref = reference(x, scale, bias)
+        w = tf.constant(rng.standard_normal(x.shape).astype(np.float32))
+        lf, lr = tf.reduce_sum(fused * w), tf.reduce_sum(ref * w)
+    np.testing.assert_allclose(fused.numpy(), ref.numpy(), atol=1e-5)
+    for gf, gr in zip(tape.gradient(lf, [x, scale, bias]), tape.gradient(lr, [x, scale, bias])):
+        np.testing.assert_allclose(gf.numpy(), gr.numpy(), atol=1e-4)

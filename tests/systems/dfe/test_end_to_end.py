@@ -44,7 +44,8 @@ def test_prerequisites_are_trained_first_and_said(run):
         d = run_dir / s
         assert (d / "config.json").exists() and (d / "best.json").exists() and (d / "metrics.jsonl").exists()
         assert json.loads((d / "config.json").read_text())["stage"] == s
-    assert T.load_run_config(run_dir) == cfg
+    assert T.load_run_config(run_dir) == merge(cfg, {"model": {"num_classes": 10}})  # from the data
+    assert T.recorded_class_names(run_dir) == list(T.CLASSES)
 
 
 def test_cascade_keeps_the_first_generator_frozen(run):
@@ -75,13 +76,13 @@ def test_evaluation_writes_tables_and_figure(run):
     cfg, run_dir, _ = run
     out = evaluate_run(run_dir, progress=False)
     t1 = pd.read_csv(out["table1.csv"], index_col=0)
-    assert list(t1.columns) == ["CNN-FC", "SFE", "DFE", "DCL", "DSL"]
+    assert list(t1.columns) == ["LogReg (mel stats)", "CNN-FC", "SFE", "DFE", "DCL", "DSL"]
     assert list(t1.index) == ["Dev", "Test", "Difference"]
     np.testing.assert_allclose(t1.loc["Difference"], t1.loc["Dev"] - t1.loc["Test"], atol=0.02)
     assert ((t1.loc[["Dev", "Test"]] >= 0) & (t1.loc[["Dev", "Test"]] <= 100)).all().all()
     t2 = pd.read_csv(out["table2.csv"])
     assert set(t2["SNR"]) == {10.0, 0.0} and set(t2["Method"]) == set(t1.columns)
-    assert {"pink", "babble", "Mean"} <= set(t2.columns)
+    assert {"pink", "babble", "Mean", "n"} <= set(t2.columns) and (t2["n"] == 10).all()
     assert out["figure3.png"].stat().st_size > 10_000
     assert "| Dev" in out["table1.md"].read_text()
 
@@ -94,8 +95,8 @@ def test_noisy_test_set_is_deterministic_and_noisier(run):
     pink = [p for p in data.noise_files() if p.stem == "pink"][0]
     waves = data.waves("test")
     noise = data.load_noise(pink)
-    a = data.noisy_waves(noise, "pink", 0.0, waves.waves, waves.kept)
-    b = data.noisy_waves(noise, "pink", 0.0, waves.waves, waves.kept)
+    a = data.noisy_waves(noise, "pink", 0.0, waves.waves, waves.kept, waves.lengths)
+    b = data.noisy_waves(noise, "pink", 0.0, waves.waves, waves.kept, waves.lengths)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, waves.waves)
 

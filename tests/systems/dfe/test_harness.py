@@ -44,3 +44,11 @@ def test_classifier_resume_after_kill_is_exact(recipe, tmp_path):
     """CNN-FC has dropout: its draws must not depend on where the run was interrupted."""
     harness.check_resume_exact(["dfe", "--stage", "classifier", "--config", recipe], "classifier",
                                tmp_path, epochs=4)
+
+
+@pytest.mark.slow
+def test_shared_weight_stage_resume_after_kill_is_exact(recipe, tmp_path):
+    """DSL: the prerequisite classifier is trained first by the same command; the kill
+    lands in the enhancer stage, whose resume must still be exact."""
+    harness.check_resume_exact(["dfe", "--stage", "shared", "--config", recipe], "shared", tmp_path, epochs=3,
+                               kills=((1, 0.0), (2, 0.5)))

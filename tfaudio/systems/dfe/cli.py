@@ -24,7 +24,9 @@ examples:
 DFE: paper Tables 1 and 2 (CSV + Markdown) and a Figure-3-style PNG.
 
 Table 1: clean dev/test accuracy of every trained stage and their difference.
-Table 2: test accuracy with each noise added at each SNR (test set only).
+Table 2: test accuracy with each noise added at each SNR (test set only); the SNR
+is measured over each clip's own samples unless --snr-reference padded.
+Both tables carry a logistic-regression baseline on mel-band statistics and n.
 
 example:
   tfaudio-eval dfe --data-dir /data/UrbanSound8K --noise-dir /data/noisex92 --snr 20 15 10 5 0
@@ -49,7 +51,8 @@ def _data_flags(p: argparse.ArgumentParser) -> None:
                    "default: the embedded synthetic set")
     p.add_argument("--noise-dir", help="folder of noise recordings (NOISEX-92 style); default: embedded")
     p.add_argument("--skip-bad-files", action="store_true",
-                   help="skip unreadable audio files with a warning instead of stopping")
+                   help="skip unreadable audio files (and unreadable or silent noise files) with a "
+                   "warning instead of stopping")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -99,7 +102,11 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-types", nargs="+", help="noise file stems to use (default: all)")
     p.add_argument("--stages", nargs="+", choices=STAGE_CHOICES, help="default: every trained stage")
     p.add_argument("--out", help="output folder (default: <run-dir>/eval)")
-    p.add_argument("--figure-noise", default="pink", help="noise of the Figure-3 example")
+    p.add_argument("--snr-reference", choices=("clip", "padded"),
+                   help="measure the SNR over each clip's own samples ('clip') or over the zero-padded "
+                   "clip ('padded'); default: the run's data.snr_reference ('clip' unless set)")
+    p.add_argument("--figure-noise", default="pink",
+                   help="noise of the Figure-3 example; if absent, the first noise in sorted name order")
     p.add_argument("--figure-snr", type=float, default=5.0, help="SNR of the Figure-3 example")
     p.add_argument("--clip", type=int, default=0, help="test clip index of the Figure-3 example")
 
@@ -120,6 +127,7 @@ def evaluate(args) -> int:
         figure_clip=args.clip,
         skip_bad_files=args.skip_bad_files,
         progress=not args.no_progress,
+        snr_reference=args.snr_reference,
     )
     for name, path in paths.items():
         print(f"{name}: {path}")

@@ -5,7 +5,8 @@ the run's sample rate, any length (zero padded / cropped in-graph to the clip le
 the classifier was trained on) -> ``probabilities [batch, classes]``, ``class_id
 [batch]``, ``class_name [batch]``, ``mask [batch, frames, mels]`` (the product of the
 stage's masks: what multiplied the features; ones for the plain classifier).
-``assets/class_names.txt`` lists the classes by id.
+``assets/class_names.txt`` lists the classes by id: the run's training vocabulary
+(``<run_dir>/classes.json``; UrbanSound8K's names for runs from before it was recorded).
 
 TFLite: builtin ops only, input ``[1, clip samples]``, the same outputs but
 ``class_name``. The dynamic convolutions (a per-example ``map_fn``) become a WHILE
@@ -90,14 +91,15 @@ def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models",
     num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
     frames, mels = frontend.num_frames(num_samples), cfg.frontend.num_mel_bins
     model = T.load_stage_model(run_dir, stage, cfg, frames, mels)
-    from tfaudio.datasets.urbansound8k import CLASSES
-
-    class_names = list(CLASSES)[: cfg.model.num_classes]
+    class_names = T.recorded_class_names(run_dir)  # the training vocabulary
+    if len(class_names) != model.classifier.fc.units:
+        raise core.RunDirError(f"{run_dir}: {len(class_names)} class names recorded but the classifier "
+                               f"has {model.classifier.fc.units} outputs")
     serving = DFEServing(frontend, model, class_names, num_samples)
 
     # Real clips for the parity check: the first test clips of the configured data.
     try:
-        data = DFEData(cfg.data, cfg.frontend, progress=False)
+        data = DFEData(cfg.data, cfg.frontend, progress=False, class_names=class_names)
         real = data.waves("test").waves[:parity_clips]
     except (AudioError, DatasetError, OSError) as exc:  # data may be absent on the exporting machine
         log.warning("no real clips for the parity check (%s); using synthetic signals only", exc)
@@ -114,7 +116,8 @@ def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models",
 
     meta = {"model": "dfe", "stage": stage, "method": T.METHOD_NAMES[stage], "run_dir": str(run_dir.resolve()),
             "sample_rate": cfg.frontend.sample_rate, "clip_samples": num_samples,
-            "best_dev_accuracy": core.stage_state(run_dir / stage).get("best"), "config": to_dict(cfg)}
+            "best_dev_accuracy": core.stage_state(run_dir / stage).get("best"), "class_names": class_names,
+            "config": to_dict(cfg)}
     return export_version(base_dir, "dfe", write_saved_model, write_tflite if tflite else None, verify,
                           assets={"class_names.txt": "\n".join(class_names) + "\n"}, metadata=meta,
                           version=version)

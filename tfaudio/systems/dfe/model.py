@@ -26,7 +26,7 @@ docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
@@ -36,7 +36,9 @@ from tfaudio.layers.dynamic import AffineLayerNorm, DynamicConv2D, layer_norm_hw
 
 @dataclass(frozen=True)
 class DFEModelConfig:
-    num_classes: int = 10
+    # None: from the data's class vocabulary (training resolves it and records the number
+    # in the run's config.json); a number fixes it and must match the data
+    num_classes: Optional[int] = None
     classifier_filters: Tuple[int, ...] = (12, 36, 72, 96, 96)
     classifier_dropout: float = 0.3  # (choice) before the softmax FC
     mask_filters: Tuple[int, ...] = (24, 96, 96, 96, 1)
@@ -64,8 +66,15 @@ def _pool(index: int) -> keras.layers.MaxPooling2D:
     return keras.layers.MaxPooling2D((3, 4), strides=(2, 3), padding="same")
 
 
+PAPER_NUM_CLASSES = 10  # UrbanSound8K; used only by a model built without a resolved count
+
+
 class CNNFC(keras.Model):
-    """The CNN-FC classifier on ``[B, frames, mels]`` features; returns logits."""
+    """The CNN-FC classifier on ``[B, frames, mels]`` features; returns logits.
+
+    Outputs ``cfg.num_classes`` logits (the paper's 10 when the config leaves it to the
+    data and no data resolved it, e.g. a model built on its own for a benchmark).
+    """
 
     POOL_AFTER = {0: 0, 2: 1, 4: 2}  # conv index -> pool index (1st, 3rd, 5th conv)
 
@@ -84,7 +93,7 @@ class CNNFC(keras.Model):
             self.blocks.append(block)
         self.flatten = keras.layers.Flatten()
         self.dropout = keras.layers.Dropout(cfg.classifier_dropout)
-        self.fc = keras.layers.Dense(cfg.num_classes)
+        self.fc = keras.layers.Dense(cfg.num_classes if cfg.num_classes is not None else PAPER_NUM_CLASSES)
 
     def call(self, features, training=False):
         x = to_image(features)
@@ -170,8 +179,7 @@ class DynamicMaskNet(keras.Model):
         x = image
         last = len(self.dyn_convs) - 1
         for i, (conv, k, (scale, bias)) in enumerate(zip(self.dyn_convs, kernels, affines)):
-            x = layer_norm_hwc(conv(x, k))
-            x = x * scale[:, None, None, :] + bias[:, None, None, :]
+            x = layer_norm_hwc(conv(x, k, training=training), scale=scale, bias=bias)
             x = tf.sigmoid(x) if i == last else tf.nn.relu(x)
         return x
 

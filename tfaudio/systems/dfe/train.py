@@ -17,6 +17,12 @@ shared        DSL: one generator applied twice,          classifier
 A stage whose prerequisites are missing from the run directory trains them first.
 Each stage's best checkpoint stores named sub-modules (``classifier``,
 ``mask_net_0``, ``mask_net_1``) which later stages, evaluation and export restore.
+
+Classes: the vocabulary comes from the data's metadata and the classifier gets one
+output per class, unless the recipe fixes ``model.num_classes`` (then it must match).
+The first stage of a run writes ``<run_dir>/classes.json``; later stages, evaluation
+and export use that vocabulary. A run directory from before it was recorded uses
+UrbanSound8K's ten names (the first ``model.num_classes`` of them).
 """
 from __future__ import annotations
 
@@ -30,7 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfaudio.config import from_dict, to_dict, write_json_atomic
+from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_atomic
+from tfaudio.datasets.urbansound8k import CLASSES
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.systems.dfe.data import DFEData, DFEDataConfig, FrontendConfig
@@ -212,8 +219,17 @@ def train_stage(
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     run_dir = Path(run_dir)
+    recorded = recorded_class_names(run_dir)
+    data = data or DFEData(cfg.data, cfg.frontend, progress=progress, class_names=recorded)
+    if recorded is not None and list(data.class_names) != list(recorded):
+        raise core.RunDirError(f"{run_dir} was trained on the classes {recorded}, the data gives "
+                               f"{list(data.class_names)} (use another --run-dir)")
+    cfg = resolve_num_classes(cfg, data.class_names)
     check_run_config(run_dir, cfg)
-    data = data or DFEData(cfg.data, cfg.frontend, progress=progress)
+    if not (run_dir / CLASSES_FILE).exists():
+        write_json_atomic(run_dir / CLASSES_FILE, {"class_names": list(data.class_names)})
+        say(f"{len(data.class_names)} classes (recorded in {run_dir / CLASSES_FILE}): "
+            f"{', '.join(data.class_names)}")
     strategy = core.make_strategy(cfg.train.strategy)
     results = {}
     for s in (*PREREQUISITES[stage], stage):
@@ -238,7 +254,7 @@ def train_stage(
             data.dataset("dev"),
             stage_dir,
             epochs=epochs,
-            config={"system": "dfe", "stage": s, **to_dict(cfg)},
+            config={"system": "dfe", "stage": s, "class_names": list(data.class_names), **to_dict(cfg)},
             resume=resume,
             strategy=strategy,
             seed=cfg.train.seed,
@@ -249,6 +265,38 @@ def train_stage(
 
 
 RUN_INVARIANTS = ("frontend", "model")
+CLASSES_FILE = "classes.json"
+
+
+def resolve_num_classes(cfg: DFEConfig, class_names) -> DFEConfig:
+    """``cfg`` with ``model.num_classes`` set from the vocabulary; a recipe that fixed
+    another number is a :class:`ConfigError`."""
+    k = len(class_names)
+    fixed = cfg.model.num_classes
+    if fixed is None:
+        return merge(cfg, {"model": {"num_classes": k}})
+    if fixed != k:
+        raise ConfigError(
+            f"model.num_classes is {fixed} but the data has {k} classes ({', '.join(class_names)}); "
+            f"set it to {k} or leave it out of the recipe so the data decides")
+    return cfg
+
+
+def recorded_class_names(run_dir) -> Optional[List[str]]:
+    """The class names a run was trained on: ``classes.json``; for a run directory from
+    before it was recorded, UrbanSound8K's (first ``model.num_classes``) names; ``None``
+    when nothing was trained there yet."""
+    run_dir = Path(run_dir)
+    path = run_dir / CLASSES_FILE
+    if path.exists():
+        names = json.loads(path.read_text()).get("class_names")
+        if not isinstance(names, list) or not names:
+            raise core.RunDirError(f"{path}: expected {{\"class_names\": [names...]}}")
+        return [str(n) for n in names]
+    if not (run_dir / "config.json").exists():
+        return None
+    k = load_run_config(run_dir).model.num_classes
+    return list(CLASSES)[: k if k is not None else len(CLASSES)]
 
 
 def check_run_config(run_dir: Path, cfg: DFEConfig) -> None:

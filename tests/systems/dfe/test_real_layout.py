@@ -11,7 +11,8 @@ import tensorflow as tf
 from tfaudio.audio import AudioError
 from tfaudio.config import ConfigError, merge
 from tfaudio.datasets.urbansound8k import DatasetError
-from tfaudio.datasets.urbansound8k_embedded import synth_event, synth_noise
+from tfaudio.datasets.noise import write_noise_folder
+from tfaudio.datasets.urbansound8k_embedded import synth_event
 from tfaudio.systems.dfe import train as T
 from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe.evaluate import evaluate_run, pick_figure_noise
@@ -49,9 +50,7 @@ def own_set(tmp_path_factory):
     base = tmp_path_factory.mktemp("own")
     root = make_set(base / "set")
     noises = base / "noises"
-    noises.mkdir()
-    for i, name in enumerate(("babble", "f16")):
-        sf.write(noises / f"{name}.wav", synth_noise(name, np.random.default_rng(i), 16000, 2.0), 16000)
+    write_noise_folder(noises, ("babble", "f16"), seconds=2.0)
     return root, noises
 
 

@@ -141,3 +141,18 @@ def test_empty_noise_folder_is_one_line(corpus, capsys):
 def test_export_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main("export", ["dfe", "--run-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     _one_error_line(capsys, str(tmp_path))
+
+
+def test_skips_are_reported_again_when_features_come_from_the_cache(corpus, capsys, caplog):
+    clip = _first_clip(corpus, fold=10)  # a test clip
+    BAD_AUDIO["corrupt"](clip)
+    assert _train(corpus, "--skip-bad-files") == 0
+    capsys.readouterr()
+    caplog.clear()
+    code = main("eval", ["dfe", "--data-dir", str(corpus / "UrbanSound8K"), "--noise-dir", str(corpus / "noise"),
+                         "--run-dir", str(corpus / "run"), "--no-progress", "--skip-bad-files",
+                         "--out", str(corpus / "eval")])
+    assert code == 0
+    assert clip.name in capsys.readouterr().err + caplog.text  # said again: features came from the cache
+    table1 = (corpus / "eval" / "table1.md").read_text()
+    assert clip.name in table1 and "not counted in n" in table1

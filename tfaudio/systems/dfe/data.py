@@ -172,6 +172,7 @@ class DFEData:
                     "features": pipeline.compute_features(self.frontend, dec.waves),
                     "labels": labels.astype(np.int32),
                     "index": dec.kept.astype(np.int64),
+                    **pipeline.skipped_arrays(dec.skipped),
                 }
 
             self._clean[part] = pipeline.cached(self._key(part), build, self.cfg.cache_features)
@@ -248,6 +249,7 @@ class DFEData:
                 "features": pipeline.compute_features(self.frontend, mixed),
                 "labels": labels.astype(np.int32),
                 "index": dec.kept.astype(np.int64),
+                **pipeline.skipped_arrays(dec.skipped),
             }
 
         return pipeline.cached(key, build, self.cfg.cache_features)

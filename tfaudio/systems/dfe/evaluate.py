@@ -25,6 +25,7 @@ import pandas as pd
 
 from tfaudio.config import merge
 from tfaudio.evaluation.baselines import MelStatsLogReg
+from tfaudio.data import pipeline
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.dfe.data import DFEData
@@ -148,6 +149,11 @@ def evaluate_run(
                      f"same features, fit on the {n_train} training clips.")
     note1 = (f"Accuracy (%). n = {n_dev} dev clips, {n_test} test clips (split {cfg.data.split!r}). "
              f"{baseline_note} {classes}")
+    skipped_clips = [(part, p, r) for part, d in (("train", train), ("dev", dev), ("test", test))
+                     for p, r in pipeline.skipped_of(d)]
+    if skipped_clips:
+        note1 += (f" Skipped {len(skipped_clips)} unreadable clip(s), not counted in n: "
+                  + "; ".join(f"{Path(p).name} ({part}: {r})" for part, p, r in skipped_clips) + ".")
     written.update(write_table(table1, out_dir, "table1", note=note1, decimals=2))
 
     # Table 2: noise type x SNR x method on the test set.

@@ -29,7 +29,7 @@ def test_help_of_every_command():
 
 def test_config_round_trip():
     from tfaudio.config import merge
-    from tfaudio.systems.dfe.train import DFEConfig
+    from tfaudio.systems.dfe.config import DFEConfig
 
     harness.check_config_roundtrip(merge(DFEConfig(), TINY))
 

@@ -73,7 +73,7 @@ TRAIN_FLAGS = {
 
 def build_config(args):
     from tfaudio.cli.common import config_from_args
-    from tfaudio.systems.dfe.train import DFEConfig
+    from tfaudio.systems.dfe.config import DFEConfig
 
     recipe = args.config or ("dfe/urbansound8k" if args.data_dir else "dfe/embedded")
     extra = {}

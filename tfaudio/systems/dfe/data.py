@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -34,41 +33,9 @@ from tfaudio.data import pipeline
 from tfaudio.datasets import urbansound8k
 from tfaudio.datasets.urbansound8k_embedded import ensure_embedded_dfe_data
 from tfaudio.features import FeatureFrontend
+from tfaudio.systems.dfe.config import DFEDataConfig, FrontendConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DFEDataConfig:
-    data_dir: Optional[str] = None  # UrbanSound8K root; None -> the embedded synthetic set
-    noise_dir: Optional[str] = None  # NOISEX-92-style folder; None -> embedded noises
-    split: str = "paper"  # paper (1-8/9/10) or cv1..cv10
-    clip_seconds: float = 4.0
-    noise_types: Tuple[str, ...] = ()  # () -> every file in noise_dir
-    snrs: Tuple[float, ...] = (20.0, 15.0, 10.0, 5.0, 0.0)
-    snr_reference: str = "clip"  # "clip": SNR over the clip's own samples; "padded": over the padded clip
-    skip_bad_files: bool = False
-    cache_features: bool = True
-    embedded_clips_per_class_per_fold: int = 3
-    embedded_max_seconds: float = 4.0
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class FrontendConfig:
-    """Arguments of :class:`tfaudio.features.FeatureFrontend`."""
-
-    sample_rate: int = 16000
-    frame_length: int = 512
-    frame_step: int = 256
-    window: str = "hamming"
-    center: bool = False
-    power: float = 2.0
-    num_mel_bins: int = 40
-    fmin: float = 0.0
-    fmax: Optional[float] = None
-    log: Optional[str] = "natural"
-    normalization: Optional[str] = "minmax"
 
 
 def make_frontend(cfg: FrontendConfig) -> FeatureFrontend:

@@ -25,28 +25,13 @@ docs/architecture.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Sequence
 
 import keras
 import tensorflow as tf
 
+from tfaudio.systems.dfe.config import DFEModelConfig
 from tfaudio.layers.dynamic import AffineLayerNorm, DynamicConv2D, layer_norm_hwc
-
-
-@dataclass(frozen=True)
-class DFEModelConfig:
-    # None: from the data's class vocabulary (training resolves it and records the number
-    # in the run's config.json); a number fixes it and must match the data
-    num_classes: Optional[int] = None
-    classifier_filters: Tuple[int, ...] = (12, 36, 72, 96, 96)
-    classifier_dropout: float = 0.3  # (choice) before the softmax FC
-    mask_filters: Tuple[int, ...] = (24, 96, 96, 96, 1)
-    mask_dilations: Tuple[int, ...] = (1, 2, 4, 8, 1)
-    generator_filters: Tuple[int, ...] = (12, 72, 256)
-    generator_dilations: Tuple[int, ...] = (6, 4, 1)
-    kernel_size: int = 3
-    bn_momentum: float = 0.9  # (choice) Keras' 0.99 lags far behind on small datasets
 
 
 def to_image(features: tf.Tensor) -> tf.Tensor:

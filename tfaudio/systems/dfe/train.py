@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -40,7 +39,8 @@ from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_at
 from tfaudio.datasets.urbansound8k import CLASSES
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.metrics import accuracy
-from tfaudio.systems.dfe.data import DFEData, DFEDataConfig, FrontendConfig
+from tfaudio.systems.dfe.config import DFEConfig
+from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe import model as M
 from tfaudio.training import core
 
@@ -55,25 +55,6 @@ PREREQUISITES = {
     "shared": ("classifier",),
 }
 METHOD_NAMES = {"classifier": "CNN-FC", "sfe": "SFE", "dfe": "DFE", "cascade": "DCL", "shared": "DSL"}
-
-
-@dataclass(frozen=True)
-class DFETrainConfig:
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    classifier_epochs: int = 100
-    enhancer_epochs: int = 100
-    seed: int = 0
-    strategy: str = "default"
-    cascade_init: str = "dfe"  # (choice) 2nd generator starts from the 1st's weights; or "random"
-
-
-@dataclass(frozen=True)
-class DFEConfig:
-    data: DFEDataConfig = field(default_factory=DFEDataConfig)
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    model: M.DFEModelConfig = field(default_factory=M.DFEModelConfig)
-    train: DFETrainConfig = field(default_factory=DFETrainConfig)
 
 
 def _accuracy(logits_fn, dataset: tf.data.Dataset, batch_size: int) -> float:

@@ -159,3 +159,19 @@ def test_table1_trains_the_missing_ablation_and_reuses_the_main_run(tiny_run):
     said.clear()
     E.table1(run, toy["test"], progress=False, say=said.append)
     assert not any("training" in s for s in said)
+
+
+def test_evaluate_without_baseline_flag(tiny_run, tmp_path):
+    import argparse
+
+    from tfaudio.systems.qualitynet import cli as C
+
+    p = argparse.ArgumentParser()
+    C.add_eval_args(p)
+    assert p.parse_args(["--no-baseline"]).no_baseline and not p.parse_args([]).no_baseline
+    run, toy = tiny_run
+    res = E.evaluate_run(run, toy["test"], out_dir=tmp_path, progress=False, baseline=False)
+    assert "baseline" not in res["metrics"]
+    assert set(res["table"].index.get_level_values("model")) == {E.NETWORK}
+    assert "baseline" not in (tmp_path / "metrics.md").read_text()
+    assert "baseline_pred" not in pd.read_csv(tmp_path / "predictions.csv").columns

@@ -24,7 +24,7 @@ Features (STFT 512 / 256, Hann, at 16 kHz; powers in dB):
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 from scipy import signal

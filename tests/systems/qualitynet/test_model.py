@@ -310,3 +310,30 @@ def test_quantized_tflite_close_to_float(model, quantization, tolerance):
 def test_rejects_unknown_quantization(model):
     with pytest.raises(ValueError):
         convert_qualitynet_tflite(model, quantization="int4")
+
+
+def test_dropout_is_training_only_and_stays_builtin_tflite(model):
+    """The regularised variant (LSTM input / recurrent dropout, dense dropout) scores
+    exactly like the plain model with the same weights, adds no variable to the
+    plain model, and converts to builtin TFLite ops with the same outputs."""
+    reg_config = QualityNetConfig(**{**SMALL.to_dict(), "lstm_dropout": 0.3,
+                                     "lstm_recurrent_dropout": 0.3, "dropout": 0.3})
+    reg = QualityNet(reg_config)
+    reg.build((None, None))
+    # the plain model holds only the trainable weights (checkpoints keyed by position)
+    assert len(model.weights) == len(model.trainable_weights)
+    assert len(reg.trainable_weights) == len(model.trainable_weights)
+    for a, b in zip(reg.trainable_weights, model.trainable_weights):
+        assert a.shape == b.shape
+        a.assign(b)
+    clip = _clip(1.3, 21)[None, :]
+    plain = model(clip, training=False)
+    out = reg(clip, training=False)
+    np.testing.assert_allclose(out["frame_scores"].numpy(), plain["frame_scores"].numpy(), atol=1e-6)
+    trained = reg(clip, training=True)["frame_scores"].numpy()
+    assert not np.allclose(trained, plain["frame_scores"].numpy(), atol=1e-3)  # dropout acts
+    data = convert_qualitynet_tflite(reg)
+    assert b"Flex" not in data
+    lite = TFLiteQualityScorer(data)(clip[0])
+    assert abs(lite["score"] - float(plain["score"][0])) < 1e-5
+    np.testing.assert_allclose(lite["frame_scores"], plain["frame_scores"].numpy()[0], atol=1e-5)

@@ -66,6 +66,107 @@ def test_cli_flags_map_to_config(tmp_path):
     assert C.build_config(p.parse_args([])).train.batch_size == 8  # embedded recipe
 
 
+def test_small_real_recipe_turns_on_regularisers_and_defaults_stay_off():
+    small = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe("qualitynet/small_real")))
+    m, t = small.model, small.train
+    assert (m.lstm_dropout, m.lstm_recurrent_dropout, m.dropout, m.dense_units) == (0.3, 0.3, 0.3, (50,))
+    assert t.weight_decay > 0 and T.augment_active(t.augment)
+    assert (t.batch_size, t.buckets) == (1, 1) and m.forget_bias == -3.0 and m.frame_constraint
+    for name in ("qualitynet/embedded", "qualitynet/timit"):
+        cfg = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe(name)))
+        assert cfg.train.weight_decay == 0 and not T.augment_active(cfg.train.augment)
+        assert cfg.model.lstm_dropout == cfg.model.lstm_recurrent_dropout == cfg.model.dropout == 0
+    for bad in ({"weight_decay": -1}, {"augment": {"noise_prob": 1.5}},
+                {"augment": {"lowpass_hz": [8000, 3400]}},
+                {"augment": {"lowpass_prob": 0.5, "lowpass_hz": [3400, 9000]}}):
+        with pytest.raises(ConfigError):
+            T.with_overrides(T.QualityNetRunConfig(), {"train": bad})
+
+
+def test_augmentation_is_reproducible_per_epoch_and_step(toy):
+    qset = T.load_quality_set(toy["train"], progress=False)
+    # off by default: the batches carry the decoded audio unchanged
+    assert T.augment_batch_fn(T.QualityNetAugmentConfig(), 0, 0) is None
+    plain = list(T.train_batches(qset, 4, 2, seed=0)(0))
+    for b in plain:
+        for row, i, n in zip(b["waveform"].numpy(), b["index"].numpy(), b["length"].numpy()):
+            np.testing.assert_array_equal(row[:n], qset.waves[i])
+    aug = T.QualityNetAugmentConfig(lowpass_prob=0.5, noise_prob=0.5, noise_db=(-40, -30))
+    make = T.train_batches(qset, 4, 2, seed=0, augment=aug)
+    first, again, other = list(make(0)), list(make(0)), list(make(1))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a["waveform"].numpy(), b["waveform"].numpy())
+    changed = 0
+    for a, p in zip(first, plain):
+        np.testing.assert_array_equal(a["index"].numpy(), p["index"].numpy())  # same order
+        np.testing.assert_array_equal(a["length"].numpy(), p["length"].numpy())  # same lengths
+        changed += int(not np.array_equal(a["waveform"].numpy(), p["waveform"].numpy()))
+    assert changed > 0
+    # epoch 1 draws other augmentations for the same utterances
+    by_index = lambda batches: {int(i): row[:n] for b in batches for row, i, n in zip(
+        b["waveform"].numpy(), b["index"].numpy(), b["length"].numpy())}
+    e0, e1 = by_index(first), by_index(other)
+    assert any(not np.array_equal(e0[i], e1[i]) for i in e0)
+
+
+def test_augment_wave_lowpass_and_noise_levels():
+    rng = np.random.default_rng(0)
+    x = (0.5 * rng.standard_normal(16000)).astype(np.float32)
+
+    def band_db(y, lo, hi):
+        f = np.fft.rfftfreq(len(y), 1 / 16000)
+        p = np.abs(np.fft.rfft(y)) ** 2
+        return 10 * np.log10(p[(f >= lo) & (f < hi)].mean())
+
+    lp = T.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=1.0, lowpass_hz=(3400, 3400)),
+                        np.random.default_rng(1))
+    assert band_db(x, 5000, 8000) - band_db(lp, 5000, 8000) > 30  # high band removed
+    assert abs(band_db(x, 200, 2500) - band_db(lp, 200, 2500)) < 1  # pass band kept
+    silence = np.zeros(16000, np.float32)
+    silence[0] = 1.0  # peak 1
+    noisy = T.augment_wave(silence, T.QualityNetAugmentConfig(noise_prob=1.0, noise_db=(-40, -40)),
+                           np.random.default_rng(2))
+    assert 20 * np.log10(np.std(noisy[1:])) == pytest.approx(-40, abs=0.5)
+    assert lp.dtype == noisy.dtype == np.float32 and len(lp) == len(x)
+    untouched = T.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=0.0, noise_prob=0.0),
+                               np.random.default_rng(3))
+    np.testing.assert_array_equal(untouched, x)
+
+
+def test_weight_decay_shrinks_kernels_not_biases(toy):
+    cfg = T.with_overrides(tiny_config(toy), {"train": {"weight_decay": 0.5, "learning_rate": 0.01}})
+    task = T.QualityNetTask(cfg)
+    task.build()
+    variables = task.model.trainable_variables
+    before = [v.numpy().copy() for v in variables]
+    # zero gradients: RMSprop moves nothing, only the decoupled decay acts
+    task.optimizer.apply_gradients([(np.zeros(v.shape, np.float32), v) for v in variables])
+    for v, b in zip(variables, before):
+        if "bias" in v.name:
+            np.testing.assert_array_equal(v.numpy(), b)
+        else:
+            np.testing.assert_allclose(v.numpy(), b * (1 - 0.01 * 0.5), rtol=1e-5, atol=1e-7)
+    plain = T.QualityNetTask(tiny_config(toy))
+    plain.build()
+    assert plain.optimizer.weight_decay is None
+
+
+def test_regularised_run_trains_and_scores_without_dropout(tmp_path, toy):
+    cfg = T.with_overrides(tiny_config(toy), {
+        "model": {"lstm_dropout": 0.3, "lstm_recurrent_dropout": 0.3, "dropout": 0.3},
+        "train": {"epochs": 1, "weight_decay": 0.02,
+                  "augment": {"lowpass_prob": 0.5, "noise_prob": 0.5}}})
+    res = T.train(cfg, tmp_path / "run", progress=False, say=lambda *_: None)
+    assert res.epochs_run == 1 and np.isfinite(res.history[0]["train_loss"])
+    model, loaded = T.load_trained_model(tmp_path / "run")
+    assert loaded == cfg and loaded.model.lstm_dropout == 0.3
+    qset = T.load_quality_set(toy["dev"], progress=False)
+    a, _ = T.predict(model, qset.waves)
+    b, _ = T.predict(model, qset.waves)
+    np.testing.assert_array_equal(a, b)  # no dropout at inference
+    assert np.all(np.isfinite(a))
+
+
 # ------------------------------------------------------------------------------ data
 def test_bucket_batches_cover_everything_and_group_lengths():
     rng = np.random.default_rng(0)

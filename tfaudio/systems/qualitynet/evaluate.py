@@ -3,7 +3,9 @@
 Metrics (between true and predicted utterance scores, section 3):
 
 * MSE, LCC (Pearson, ``scipy.stats.pearsonr``) and SRCC (Spearman,
-  ``scipy.stats.spearmanr``), overall and per condition (clean / noisy / enhanced);
+  ``scipy.stats.spearmanr``), overall and per condition family
+  (:func:`condition_families`: clean / noisy: <noise type> / codec / enhanced ...,
+  with n in every row; one row per raw ``condition`` value in a separate table);
 * the variance of the frame scores on clean speech (Table 1's last column): for
   every clean utterance the variance of ``q_t`` over its valid frames, averaged
   over the clean utterances.
@@ -15,13 +17,19 @@ middle 40 % and are scored again. ``noisy-region drop`` is how much the mean
 ``clean-region drop`` how much it falls on the untouched frames around it (the
 context leak a small forget-gate bias is meant to limit).
 
-:func:`evaluate_run` writes into ``<run_dir>/eval/``: ``metrics.csv/.md/.json``,
-``predictions.csv``, ``scatter.png`` (Fig. 4: predicted vs true coloured by
-condition) and ``frames.png`` (Figs. 2-3: spectrogram with the frame scores
-below, a clean utterance and its partially noisy version). :func:`table1` and
-:func:`table2` train the ablation runs they need under ``<run_dir>/ablations/``
-(reusing the main run where its config matches) and write ``table1.*`` /
-``table2.*`` with ``fig2_frames.png`` / ``fig3_frames.png``.
+Every table also has a row ``baseline: ridge on spectral statistics``
+(:mod:`tfaudio.systems.qualitynet.baseline`): a ridge regression on simple
+per-utterance spectral statistics fitted on the run's own training set, its
+strength chosen on the run's dev set, scored on the same test set.
+
+:func:`evaluate_run` writes into ``<run_dir>/eval/``: ``metrics.csv/.md`` (family x
+model), ``metrics_by_condition.csv/.md``, ``metrics.json``, ``predictions.csv``,
+``scatter.png`` (Fig. 4: predicted vs true coloured by family) and ``frames.png``
+(Figs. 2-3: spectrogram with the frame scores below, a clean utterance and its
+partially noisy version). :func:`table1` and :func:`table2` train the ablation
+runs they need under ``<run_dir>/ablations/`` (reusing the main run where its
+config matches) and write ``table1.*`` / ``table2.*`` with ``fig2_frames.png`` /
+``fig3_frames.png``.
 
 This module imports only numpy / scipy / pandas at import time (the training
 module uses :func:`regression_metrics`); TensorFlow comes with the functions that
@@ -32,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -79,6 +88,124 @@ def _condition_order(c: str):
     return (order.get(c, 3), c)
 
 
+# ==================================================================================
+# Condition families
+# ==================================================================================
+#: Families shown at most (tables and the scatter legend); the rarest go to "other".
+MAX_FAMILIES = 10
+OTHER = "other"
+UNKNOWN = "unknown"
+_CLEAN_WORDS = ("clean", "reference", "original", "unprocessed")
+_ENHANCED_WORDS = ("enhanc", "denois", "wiener", "mmse", "specsub", "spectral_sub",
+                   "noise_reduc", "noisereduc")
+_CODEC_WORDS = ("codec", "amr", "g711", "g.711", "g722", "g.722", "g726", "g.726", "g728",
+                "g729", "g.729", "gsm", "opus", "silk", "speex", "evs", "mp3", "aac", "ilbc",
+                "celp", "lpc", "vorbis", "kbps", "pcmu", "pcma", "alaw", "ulaw", "mulaw")
+# Numbers with an optional unit (SNR, bit rate, ...) that are not part of a word.
+_NUMBER = re.compile(r"(?<![a-z0-9])[-+]?\d+(?:[.,]\d+)?\s*(?:db|kbps|kbit|khz|hz|k\d*|ms)?(?![a-z])",
+                     re.IGNORECASE)
+_DB = re.compile(r"\d\s*db(?![a-z])", re.IGNORECASE)
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def condition_family(condition, noise="", snr=float("nan"), path="", source="") -> str:
+    """The family of one manifest row (see :func:`condition_families`)."""
+    c = _text(condition).lower()
+    n = _text(noise).lower()
+    tokens = [t for t in re.split(r"[^a-z0-9.]+", c) if t]
+    if c in _CLEAN_WORDS or (tokens and tokens[0] in _CLEAN_WORDS):
+        return "clean"
+    if any(w in c for w in _ENHANCED_WORDS):
+        return "enhanced"
+    if any(t.startswith(w) for t in tokens for w in _CODEC_WORDS):
+        return "codec"
+    if n:
+        return f"noisy: {n}"
+    try:
+        has_snr = np.isfinite(float(snr))
+    except (TypeError, ValueError):
+        has_snr = False
+    if c in ("", UNKNOWN, "noisy", "noise"):
+        if c in ("", UNKNOWN) and _text(path) and _text(path) == _text(source):
+            return "clean"  # the file is its own clean source
+        return "noisy" if (c.startswith("nois") or has_snr) else UNKNOWN
+    stem = re.sub(r"[^a-z0-9]+", " ", _NUMBER.sub(" ", c)).strip().replace(" ", "_")
+    stem = re.sub(r"^(noisy|noise)(_|$)", "", stem)
+    if not stem:
+        return "noisy" if (_DB.search(c) or has_snr) else UNKNOWN
+    return f"noisy: {stem}" if (_DB.search(c) or has_snr) else stem
+
+
+def family_order(family: str):
+    """Sort key: all, clean, noisy families, other named ones, codec, enhanced, unknown, other."""
+    rank = {"all": 0, "clean": 1, "codec": 4, "enhanced": 5, UNKNOWN: 6, OTHER: 7}
+    if family in rank:
+        return (rank[family], family)
+    return (2 if family.startswith("noisy") else 3, family)
+
+
+def condition_families(rows: pd.DataFrame, max_families: int = MAX_FAMILIES) -> np.ndarray:
+    """Coarse condition families of a manifest frame, one per row (str array).
+
+    Per row, from the columns present (``condition``, ``noise``, ``snr``, ``path``,
+    ``source``): *clean* (condition clean / reference / original, or a file that is
+    its own source); *enhanced* (condition naming an enhancer: enhanced, denoised,
+    Wiener, MMSE, ...); *codec* (condition naming a codec or bit rate: AMR, G.711,
+    Opus, EVS, kbps, ...); *noisy: <noise>* for the ``noise`` column's type, or for a
+    condition name that carries an SNR (``babble_5dB`` -> ``noisy: babble``); plain
+    *noisy* when only an SNR is known; otherwise the condition name without its
+    numbers (``reverb_0.3`` -> ``reverb``), or *unknown*.  With more than
+    ``max_families`` families, the most frequent ``max_families - 1`` are kept and
+    the rest become *other*.
+    """
+    n = len(rows)
+
+    def col(name, default):
+        return rows[name].tolist() if name in rows.columns else [default] * n
+
+    fams = np.array([condition_family(*vals) for vals in zip(
+        col("condition", ""), col("noise", ""), col("snr", float("nan")), col("path", ""),
+        col("source", ""))], dtype=object)
+    return cap_groups(fams.astype(str), max_families)
+
+
+def cap_groups(groups, max_groups: int = MAX_FAMILIES) -> np.ndarray:
+    """``groups`` with all but the ``max_groups - 1`` most frequent merged into "other"
+    when there are more than ``max_groups`` distinct values."""
+    groups = np.asarray(groups).astype(str)
+    counts = pd.Series(groups).value_counts()
+    if len(counts) <= max_groups:
+        return groups
+    ranked = sorted(counts.index, key=lambda f: (-counts[f], family_order(f)))
+    keep = set(ranked[: max(1, max_groups - 1)])
+    return np.array([g if g in keep else OTHER for g in groups]).astype(str)
+
+
+def metrics_by_group(true, preds: Mapping[str, np.ndarray], groups, group_name: str = "family",
+                     order=family_order) -> pd.DataFrame:
+    """Rows (group, model) for ``all`` and each group, every model of ``preds``
+    (name -> predictions) per group; columns n, MSE, LCC, SRCC."""
+    true = np.asarray(true)
+    groups = np.asarray(groups).astype(str)
+    rows = {}
+    for g in ["all"] + sorted(set(groups) - {"all"}, key=order):
+        sel = np.ones(len(true), bool) if g == "all" else groups == g
+        for name, pred in preds.items():
+            rows[(g, name)] = regression_metrics(true[sel], np.asarray(pred)[sel])
+    df = pd.DataFrame(rows).T[["n", "mse", "lcc", "srcc"]]
+    df.columns = ["n", "MSE", "LCC", "SRCC"]
+    df["n"] = df["n"].astype(int)
+    for c in ("MSE", "LCC", "SRCC"):
+        df[c] = df[c].astype(float)
+    df.index = pd.MultiIndex.from_tuples(list(rows), names=[group_name, "model"])
+    return df
+
+
 def frame_score_variance(frame_scores: Sequence[np.ndarray], select=None) -> float:
     """Mean over the selected utterances of the variance of ``q_t`` over valid frames."""
     chosen = [np.asarray(q, np.float64) for i, q in enumerate(frame_scores)
@@ -109,19 +236,25 @@ def _plt():
     return plt
 
 
-def scatter_plot(true, pred, conditions, path, title: str = "") -> Path:
-    """Predicted vs true score, one colour per condition, metrics in the legend (Fig. 4)."""
+def scatter_plot(true, pred, conditions, path, title: str = "",
+                 max_groups: int = MAX_FAMILIES) -> Path:
+    """Predicted vs true score, one colour per group, metrics in the legend (Fig. 4).
+
+    ``conditions`` are the colour groups (normally :func:`condition_families`); beyond
+    ``max_groups`` the rarest are drawn together as "other" so the legend stays short.
+    """
     plt = _plt()
     true, pred = np.asarray(true), np.asarray(pred)
-    conditions = np.asarray(conditions).astype(str)
-    fig, ax = plt.subplots(figsize=(5.2, 5))
+    conditions = cap_groups(conditions, max_groups)
+    fig, ax = plt.subplots(figsize=(5.6, 5.2))
     lo = float(min(true.min(), pred.min())) - 0.1
     hi = float(max(true.max(), pred.max())) + 0.1
     ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, ls="--", zorder=0)
-    for cond in sorted(set(conditions), key=_condition_order):
+    colours = plt.get_cmap("tab10").colors
+    for k, cond in enumerate(sorted(set(conditions), key=family_order)):
         sel = conditions == cond
         m = regression_metrics(true[sel], pred[sel])
-        ax.scatter(true[sel], pred[sel], s=14, alpha=0.75,
+        ax.scatter(true[sel], pred[sel], s=14, alpha=0.75, color=colours[k % len(colours)],
                    label=f"{cond} (n={m['n']}, LCC={m['lcc']:.3f})")
     m = regression_metrics(true, pred)
     ax.set_xlim(lo, hi)
@@ -129,7 +262,7 @@ def scatter_plot(true, pred, conditions, path, title: str = "") -> Path:
     ax.set_xlabel("true score")
     ax.set_ylabel("predicted score (Quality-Net)")
     ax.set_title(title or f"MSE {m['mse']:.4f}  LCC {m['lcc']:.4f}  SRCC {m['srcc']:.4f}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -291,9 +424,17 @@ def _example_index(qset) -> int:
     return int(clean[0]) if len(clean) else int(np.argmax(qset.scores))
 
 
+NETWORK = "Quality-Net"
+
+
 def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
-                 progress: bool = True, qset=None) -> Dict[str, object]:
+                 progress: bool = True, qset=None, baseline: bool = True) -> Dict[str, object]:
     """Evaluate a trained run's best checkpoint on ``manifest`` (default: embedded test).
+
+    ``metrics.md/.csv`` hold one row per (condition family, model): the network and,
+    with ``baseline``, the ridge baseline of :mod:`tfaudio.systems.qualitynet.baseline`
+    fitted on the run's own training / dev data; ``metrics_by_condition.md/.csv`` the
+    same for every fine-grained ``condition`` value.
 
     Returns ``{"metrics": {...}, "files": {name: path}}``.
     """
@@ -310,33 +451,67 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
                                 max_score=score_range_max(cfg.model),
                                 min_samples=cfg.model.frame_length)
     res = evaluate_model(model, qset, cfg.train.eval_batch_size)
+    preds = {NETWORK: res.pred}
+    base = None
+    if baseline:
+        from tfaudio.systems.qualitynet.baseline import fit_run_baseline
+
+        base = fit_run_baseline(cfg, progress)
+        preds[base.name] = base.predict(qset.waves)
+    families = condition_families(qset.rows)
+    by_family = metrics_by_group(qset.scores, preds, families, "family")
+    by_condition = metrics_by_group(qset.scores, preds, qset.conditions, "condition",
+                                    order=_condition_order)
     files: Dict[str, Path] = {}
-    note = (f"Run `{run_dir}` (best epoch by {cfg.train.monitor}), test manifest `{manifest}`.\n"
-            f"Variance of frame quality in clean speech: {res.frame_variance_clean:.4f} "
+    note = (f"Run `{run_dir}` (best epoch by {cfg.train.monitor}), test manifest `{manifest}`. "
+            f"n = test utterances in the row.\n"
+            f"Families group the manifest's conditions (clean / noisy: <noise type> / codec / "
+            f"enhanced ...; see `condition_families`); metrics_by_condition.md has one row "
+            f"per condition value.\n"
+            + (base.describe() + "\n" if base is not None else "")
+            + f"Variance of frame quality in clean speech: {res.frame_variance_clean:.4f} "
             f"(paper, with constraint: 0.2468).\n"
             f"Partial street noise (0 dB, middle 40 %) on clean utterances: mean frame score drops "
             f"{res.probe['noisy-region drop']:.3f} inside the noisy region and "
             f"{res.probe['clean-region drop']:.3f} on the clean frames around it.")
-    files.update(write_table(res.table, out_dir, "metrics", note=note))
-    preds = qset.rows[["path", "condition"]].copy()
-    preds["true"] = qset.scores
-    preds["pred"] = res.pred
-    preds["frames"] = [len(q) for q in res.frames]
-    preds["frame_variance"] = [float(np.var(q)) for q in res.frames]
-    preds.to_csv(out_dir / "predictions.csv", index=False)
+    files.update(write_table(by_family, out_dir, "metrics", note=note))
+    files.update(write_table(by_condition, out_dir, "metrics_by_condition",
+                             note=f"Run `{run_dir}`, test manifest `{manifest}`; one row per "
+                                  f"`condition` value, n = utterances."))
+    table = qset.rows[["path", "condition"]].copy()
+    table["family"] = families
+    table["true"] = qset.scores
+    table["pred"] = res.pred
+    if base is not None:
+        table["baseline_pred"] = preds[base.name]
+    table["frames"] = [len(q) for q in res.frames]
+    table["frame_variance"] = [float(np.var(q)) for q in res.frames]
+    table.to_csv(out_dir / "predictions.csv", index=False)
     files["predictions.csv"] = out_dir / "predictions.csv"
-    files["scatter.png"] = scatter_plot(qset.scores, res.pred, qset.conditions, out_dir / "scatter.png")
+    files["scatter.png"] = scatter_plot(qset.scores, res.pred, families, out_dir / "scatter.png")
     files["frames.png"] = _example_figure(out_dir / "frames.png", {"Quality-Net": model}, qset,
                                           cfg.train.eval_batch_size)
+
+    def records(df, model_name):
+        return {g: {k.lower(): v for k, v in df.loc[(g, model_name)].items()}
+                for g in df.index.get_level_values(0).unique() if g != "all"}
+
     metrics = {
         "run_dir": str(run_dir), "manifest": str(manifest), "skipped": qset.skipped,
         "overall": {k.lower(): v for k, v in res.table.loc["all"].items()},
         "by_condition": {c: {k.lower(): v for k, v in r.items()} for c, r in res.table.iterrows() if c != "all"},
+        "by_family": records(by_family, NETWORK),
         "frame_variance_clean": res.frame_variance_clean, **res.probe,
     }
+    if base is not None:
+        metrics["baseline"] = {
+            **base.to_dict(),
+            "overall": {k.lower(): v for k, v in by_family.loc[("all", base.name)].items()},
+            "by_family": records(by_family, base.name),
+        }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     files["metrics.json"] = out_dir / "metrics.json"
-    return {"metrics": metrics, "files": files}
+    return {"metrics": metrics, "files": files, "table": by_family}
 
 
 def _example_figure(path, models: Mapping[str, object], qset, batch_size: int,
@@ -411,9 +586,10 @@ def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Opt
 
 
 def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, epochs=None,
-                    skip_bad=False, progress=True, say=print, figure_models=None, note=""):
-    from tfaudio.systems.qualitynet.train import (load_quality_set, load_trained_model,
-                                                  score_range_max)
+                    skip_bad=False, progress=True, say=print, figure_models=None, note="",
+                    baseline: bool = True):
+    from tfaudio.systems.qualitynet import train as T
+    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model, score_range_max
 
     run_dir = Path(run_dir)
     runs = ablation_runs(run_dir, variants, table, epochs, progress, say)
@@ -430,16 +606,32 @@ def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, 
             probe_waves = _clean_probe_waves(qset, cfg.model.sample_rate)
         res = evaluate_model(model, qset, cfg.train.eval_batch_size, probe_waves)
         all_ = res.table.loc["all"]
-        rows[name] = {"MSE": all_["MSE"], "LCC": all_["LCC"], "SRCC": all_["SRCC"],
+        rows[name] = {"n": int(all_["n"]), "MSE": all_["MSE"], "LCC": all_["LCC"],
+                      "SRCC": all_["SRCC"],
                       "frame variance (clean)": res.frame_variance_clean, **res.probe,
                       "epochs": cfg.train.epochs, "run": str(sub)}
         models[name] = model
+    base_note = ""
+    if baseline:
+        from tfaudio.systems.qualitynet.baseline import fit_run_baseline
+
+        base_cfg = T.load_run_config(run_dir) if (run_dir / "config.json").exists() else T.default_config()
+        base = fit_run_baseline(base_cfg, progress)
+        m = regression_metrics(qset.scores, base.predict(qset.waves))
+        rows[base.name] = {"n": m["n"], "MSE": m["mse"], "LCC": m["lcc"], "SRCC": m["srcc"],
+                           "frame variance (clean)": np.nan,
+                           **{k: np.nan for k in next(iter(rows.values())) if "drop" in k},
+                           "epochs": np.nan, "run": ""}
+        base_note = "\n" + base.describe() + " It gives no frame scores (NaN columns)."
     df = pd.DataFrame(rows).T
     df.index.name = "model"
     for c in df.columns:
         if c not in ("run",):
             df[c] = pd.to_numeric(df[c])
-    files = write_table(df, out_dir, table, note=note + f"\nTest manifest: `{manifest}`.")
+    df["n"] = df["n"].astype(int)
+    df["epochs"] = df["epochs"].astype("Int64")  # <NA> on the baseline row
+    files = write_table(df, out_dir, table, note=note + base_note
+                        + f"\nTest manifest: `{manifest}`; n = test utterances.")
     fig_name = {"table1": "fig2_frames.png", "table2": "fig3_frames.png"}[table]
     chosen = {k: models[k] for k in (figure_models or models) if k in models}
     files[fig_name] = _example_figure(out_dir / fig_name, chosen, qset, 16,
@@ -447,7 +639,8 @@ def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, 
     return {"table": df, "files": files}
 
 
-def table1(run_dir, manifest=None, out_dir=None, epochs=None, skip_bad=False, progress=True, say=print):
+def table1(run_dir, manifest=None, out_dir=None, epochs=None, skip_bad=False, progress=True, say=print,
+           baseline: bool = True):
     """Table 1: with vs without the frame constraint (+ Fig. 2)."""
     variants = {"without constraint": {"model": {"frame_constraint": False}},
                 "with constraint": {"model": {"frame_constraint": True}}}
@@ -456,11 +649,12 @@ def table1(run_dir, manifest=None, out_dir=None, epochs=None, skip_bad=False, pr
             "Frame variance = mean over clean test utterances of the variance of q_t; the drops "
             "are from the partial-noise probe (module docstring of tfaudio.systems.qualitynet.evaluate).")
     return _ablation_table(run_dir, variants, "table1", manifest, out_dir, epochs, skip_bad,
-                           progress, say, note=note)
+                           progress, say, note=note, baseline=baseline)
 
 
 def table2(run_dir, forget_biases: Sequence[float] = DEFAULT_FORGET_BIASES, manifest=None,
-           out_dir=None, epochs=None, skip_bad=False, progress=True, say=print):
+           out_dir=None, epochs=None, skip_bad=False, progress=True, say=print,
+           baseline: bool = True):
     """Table 2: forget-gate bias initial values (+ Fig. 3 with the largest and smallest)."""
     variants = {f"Fgb = {b:g}": {"model": {"forget_bias": float(b)}} for b in forget_biases}
     names = list(variants)
@@ -470,4 +664,4 @@ def table2(run_dir, forget_biases: Sequence[float] = DEFAULT_FORGET_BIASES, mani
             "Utterance-level metrics should barely move; a smaller Fgb should keep the "
             "clean-region drop (context leak of a noisy region into clean frames) small.")
     return _ablation_table(run_dir, variants, "table2", manifest, out_dir, epochs, skip_bad,
-                           progress, say, figure_models=fig, note=note)
+                           progress, say, figure_models=fig, note=note, baseline=baseline)

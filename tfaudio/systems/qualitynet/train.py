@@ -37,6 +37,16 @@ Loss: the model module's :func:`tfaudio.systems.qualitynet.model.quality_net_los
 false gives Table 1's "without constraint"). RMSprop (Keras defaults, paper).
 The best epoch is chosen by dev LCC (``train.monitor="dev_lcc"``, max) or dev MSE
 (``"dev_mse"``, min); every epoch logs dev MSE, LCC and SRCC.
+
+Regularisation for small sets
+-----------------------------
+All off by default (the paper's recipe); ``pipelines/qualitynet/small_real.json``
+turns them on: ``model.lstm_dropout`` / ``model.lstm_recurrent_dropout`` (one mask
+per sequence, as Keras' LSTM; training only) and ``model.dropout`` after each dense
+layer, as in the authors' code; ``train.weight_decay`` (decoupled, RMSprop's
+``weight_decay``, biases excluded); ``train.augment`` (random low-pass and low-level
+white noise, :func:`augment_wave`), drawn from ``(seed, epoch, step, utterance)`` so
+a resumed run repeats them.  Inference (eval, export, TFLite) never applies any of them.
 """
 from __future__ import annotations
 
@@ -82,6 +92,22 @@ class QualityNetDataConfig:
 
 
 @dataclass(frozen=True)
+class QualityNetAugmentConfig:
+    """Training-time waveform augmentation (all off by default; see :func:`augment_wave`).
+
+    No random gain: the model peak-normalises its input, so a gain changes nothing
+    unless it clips.  Both transforms can change what a label means (a low-pass at
+    3.4 kHz lowers wide-band PESQ; so does audible noise): keep the noise far below
+    the speech and use the low-pass where recording bandwidth varies in the data.
+    """
+
+    lowpass_prob: float = 0.0  # probability that an utterance is low-passed
+    lowpass_hz: Tuple[float, float] = (3400.0, 8000.0)  # cut-off drawn uniformly in this range
+    noise_prob: float = 0.0  # probability that white noise is added
+    noise_db: Tuple[float, float] = (-70.0, -50.0)  # its RMS re the utterance's peak, dB (uniform)
+
+
+@dataclass(frozen=True)
 class QualityNetTrainConfig:
     batch_size: int = 8
     epochs: int = 30
@@ -91,6 +117,10 @@ class QualityNetTrainConfig:
     monitor: str = "dev_lcc"  # dev_lcc (max), dev_srcc (max) or dev_mse (min)
     eval_batch_size: int = 16
     strategy: str = "default"
+    # decoupled weight decay of RMSprop (w <- w - lr * weight_decay * w every step;
+    # biases excluded); 0: none (paper)
+    weight_decay: float = 0.0
+    augment: QualityNetAugmentConfig = field(default_factory=QualityNetAugmentConfig)
 
 
 @dataclass(frozen=True)
@@ -111,6 +141,19 @@ def resolve_config(cfg: QualityNetRunConfig) -> QualityNetRunConfig:
         raise ConfigError(f"data.dev_fraction must be in (0, 1), got {cfg.data.dev_fraction}")
     if cfg.data.max_seconds is not None and cfg.data.max_seconds <= 0:
         raise ConfigError(f"data.max_seconds must be positive, got {cfg.data.max_seconds}")
+    if cfg.train.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay must be >= 0, got {cfg.train.weight_decay}")
+    a = cfg.train.augment
+    for name in ("lowpass_prob", "noise_prob"):
+        if not 0.0 <= getattr(a, name) <= 1.0:
+            raise ConfigError(f"train.augment.{name} must be in [0, 1], got {getattr(a, name)}")
+    for name in ("lowpass_hz", "noise_db"):
+        pair = getattr(a, name)
+        if len(pair) != 2 or float(pair[0]) > float(pair[1]):
+            raise ConfigError(f"train.augment.{name} must be [low, high] with low <= high, got {list(pair)}")
+    if a.lowpass_prob > 0 and not 0 < float(a.lowpass_hz[0]) <= float(a.lowpass_hz[1]) <= cfg.model.sample_rate / 2:
+        raise ConfigError(f"train.augment.lowpass_hz must lie in (0, {cfg.model.sample_rate / 2:g}] Hz, "
+                          f"got {list(a.lowpass_hz)}")
     lr = cfg.train.learning_rate if cfg.train.learning_rate is not None else cfg.model.learning_rate
     if lr <= 0:
         raise ConfigError(f"learning rate must be positive, got {lr}")
@@ -322,13 +365,21 @@ def pad_batch(waves: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     return out, lengths
 
 
-def batches_dataset(qset: QualitySet, batches: List[np.ndarray]):
-    """``tf.data`` of padded batches ``{"waveform", "length", "score", "index"}``."""
+def batches_dataset(qset: QualitySet, batches: List[np.ndarray],
+                    transform: Optional[Callable[[int, List[np.ndarray]], List[np.ndarray]]] = None):
+    """``tf.data`` of padded batches ``{"waveform", "length", "score", "index"}``.
+
+    ``transform(step, waves) -> waves`` (same lengths) is applied to each batch's
+    utterances before padding (training augmentation).
+    """
     scores = qset.scores
 
     def gen():
-        for idx in batches:
-            wave, lengths = pad_batch([qset.waves[i] for i in idx])
+        for step, idx in enumerate(batches):
+            waves = [qset.waves[i] for i in idx]
+            if transform is not None:
+                waves = transform(step, waves)
+            wave, lengths = pad_batch(waves)
             yield {"waveform": wave, "length": lengths, "score": scores[idx],
                    "index": np.asarray(idx, np.int32)}
 
@@ -342,13 +393,69 @@ def batches_dataset(qset: QualitySet, batches: List[np.ndarray]):
     return ds.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(2)
 
 
-def train_batches(qset: QualitySet, batch_size: int, buckets: int, seed: int) -> Callable[[int], object]:
-    """``epoch -> dataset``: the epoch's bucketed, shuffled batches (same order on resume)."""
+#: Stream id that keeps augmentation draws apart from the batch-order draws.
+_AUGMENT_STREAM = 1
+
+
+def augment_active(aug: Optional[QualityNetAugmentConfig]) -> bool:
+    return aug is not None and (aug.lowpass_prob > 0 or aug.noise_prob > 0)
+
+
+def augment_wave(wave: np.ndarray, aug: QualityNetAugmentConfig, rng: np.random.Generator,
+                 sample_rate: int = 16000) -> np.ndarray:
+    """One utterance through the configured augmentation (a new float32 array).
+
+    With probability ``lowpass_prob``: an 8th-order Butterworth low-pass at a cut-off
+    drawn uniformly from ``lowpass_hz`` (nothing at or above 0.98 x Nyquist); then
+    with probability ``noise_prob``: white Gaussian noise with an RMS of ``peak *
+    10^(L / 20)``, ``L`` drawn uniformly from ``noise_db``.  The same four uniform
+    draws are made whatever is enabled, so a draw depends only on ``rng``.
+    """
+    from scipy import signal
+
+    u_lp, u_fc, u_noise, u_level = rng.random(4)
+    x = np.asarray(wave, np.float32)
+    if u_lp < aug.lowpass_prob:
+        lo, hi = (float(v) for v in aug.lowpass_hz)
+        fc = lo + (hi - lo) * u_fc
+        if fc < 0.98 * sample_rate / 2:
+            sos = signal.butter(8, fc, btype="low", fs=sample_rate, output="sos")
+            x = signal.sosfilt(sos, x).astype(np.float32)
+    if u_noise < aug.noise_prob:
+        lo, hi = (float(v) for v in aug.noise_db)
+        peak = float(np.max(np.abs(x))) if x.size else 0.0
+        level = peak * 10.0 ** ((lo + (hi - lo) * u_level) / 20.0)
+        x = (x + level * rng.standard_normal(x.shape[0])).astype(np.float32)
+    return np.array(x, np.float32, copy=True)
+
+
+def augment_batch_fn(aug: Optional[QualityNetAugmentConfig], seed: int, epoch: int,
+                     sample_rate: int = 16000):
+    """``(step, waves) -> waves`` for :func:`batches_dataset`, or None when nothing is
+    enabled.  Utterance ``j`` of batch ``step`` uses the generator seeded with
+    ``(seed, epoch, step, j)``, so a resumed run sees the same augmented data."""
+    if not augment_active(aug):
+        return None
+
+    def transform(step: int, waves: List[np.ndarray]) -> List[np.ndarray]:
+        return [augment_wave(w, aug, np.random.default_rng(
+                    [int(seed), int(epoch), int(step), j, _AUGMENT_STREAM]), sample_rate)
+                for j, w in enumerate(waves)]
+
+    return transform
+
+
+def train_batches(qset: QualitySet, batch_size: int, buckets: int, seed: int,
+                  augment: Optional[QualityNetAugmentConfig] = None,
+                  sample_rate: int = 16000) -> Callable[[int], object]:
+    """``epoch -> dataset``: the epoch's bucketed, shuffled (and, with ``augment``,
+    augmented) batches, identical on resume."""
     lengths = qset.lengths
 
     def make(epoch: int):
         rng = np.random.default_rng([int(seed), int(epoch)])
-        return batches_dataset(qset, bucket_batches(lengths, batch_size, buckets, rng))
+        return batches_dataset(qset, bucket_batches(lengths, batch_size, buckets, rng),
+                               augment_batch_fn(augment, seed, epoch, sample_rate))
 
     return make
 
@@ -411,7 +518,11 @@ class QualityNetTask(core.Task):
     def build(self):
         self.model = QualityNet(self.cfg.model)
         self.model.build((None, None))
-        self.optimizer = keras.optimizers.RMSprop(learning_rate=self.cfg.train.learning_rate)
+        wd = self.cfg.train.weight_decay
+        self.optimizer = keras.optimizers.RMSprop(learning_rate=self.cfg.train.learning_rate,
+                                                  weight_decay=wd if wd > 0 else None)
+        if wd > 0:
+            self.optimizer.exclude_from_weight_decay(var_names=["bias"])
         self.optimizer.build(self.model.trainable_variables)
         self._predict = predict_fn(self.model)
 
@@ -476,7 +587,7 @@ def train(cfg: QualityNetRunConfig, run_dir, resume: bool = False, progress: boo
     config = {"system": SYSTEM, **to_dict(cfg), "data_used": used}
     result = core.fit(
         task,
-        train_batches(train_set, t.batch_size, t.buckets, t.seed),
+        train_batches(train_set, t.batch_size, t.buckets, t.seed, t.augment, cfg.model.sample_rate),
         eval_dataset(dev_set, t.eval_batch_size),
         run_dir,
         epochs=t.epochs,

@@ -73,7 +73,12 @@ def from_dict(cls: Type[T], data: Mapping[str, Any], where: str = "") -> T:
             f"valid: {sorted(names)}"
         )
     kwargs = {k: _coerce(hints[k], v, f"{where or cls.__name__}.{k}") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a dataclass's own validation
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
 
 def merge(cfg: T, overrides: Mapping[str, Any]) -> T:

@@ -33,7 +33,7 @@ def test_resume_after_kill_is_exact(tmp_path):
     recipe = tmp_path / "tiny.json"
     recipe.write_text(json.dumps({"model": QUALITYNET_TINY_MODEL, "train": {"epochs": 4, "batch_size": 4}}))
     harness.check_resume_exact(["qualitynet", "--manifest", toy["train"], "--dev", toy["dev"], "--config", recipe],
-                               ".", tmp_path, epochs=4)
+                               "train", tmp_path, epochs=4)
 
 
 def test_exports_through_the_harness(tiny_qualitynet_run, tmp_path):

@@ -282,10 +282,10 @@ def test_train_then_resume_matches_uninterrupted(tmp_path, toy):
     cfg = tiny_config(toy)
     full = T.train(cfg, tmp_path / "full", progress=False, say=lambda *_: None)
     assert full.epochs_run == 2 and core.stage_complete(tmp_path / "full")
-    saved = json.loads((tmp_path / "full" / "config.json").read_text())
+    saved = json.loads((tmp_path / "full" / "train" / "config.json").read_text())
     assert saved["system"] == "qualitynet" and saved["model"]["lstm_units"] == 8
     assert T.load_run_config(tmp_path / "full") == cfg
-    record = json.loads((tmp_path / "full" / "metrics.jsonl").read_text().splitlines()[-1])
+    record = json.loads((tmp_path / "full" / "train" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"train_loss", "train_utterance_mse", "train_frame_constraint",
             "dev_mse", "dev_lcc", "dev_srcc"} <= set(record)
 
@@ -303,7 +303,7 @@ def test_train_then_resume_matches_uninterrupted(tmp_path, toy):
     if full.best_epoch == resumed.best_epoch:
         for va, vb in zip(a.weights, b.weights):
             np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-5)
-    lines = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    lines = (tmp_path / "split" / "train" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
     np.testing.assert_allclose(json.loads(lines[1])["train_loss"], full.history[1]["train_loss"], rtol=1e-4)
 

@@ -559,7 +559,7 @@ def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Opt
     from tfaudio.systems.qualitynet import train as T
 
     run_dir = Path(run_dir)
-    main = T.load_run_config(run_dir) if (run_dir / "config.json").exists() else None
+    main = T.load_run_config(run_dir) if (T.stage_dir(run_dir) / "config.json").exists() else None
     base = main or T.default_config()
     out = {}
     for name, over in variants.items():
@@ -567,12 +567,13 @@ def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Opt
         if epochs is not None:
             over.setdefault("train", {})["epochs"] = int(epochs)
         cfg = T.with_overrides(base, over)
-        if main is not None and core.stage_complete(run_dir) and cfg == main:
+        if main is not None and core.stage_complete(T.stage_dir(run_dir)) and cfg == main:
             say(f"[{table}] {name}: the main run {run_dir} has exactly this config; reusing it")
             out[name] = run_dir
             continue
         sub = run_dir / "ablations" / table / _slug(name)
-        if core.stage_complete(sub) and (sub / "config.json").exists() and T.load_run_config(sub) == cfg:
+        if (core.stage_complete(T.stage_dir(sub)) and (T.stage_dir(sub) / "config.json").exists()
+                and T.load_run_config(sub) == cfg):
             say(f"[{table}] {name}: already trained in {sub}")
             out[name] = sub
             continue
@@ -615,7 +616,7 @@ def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, 
     if baseline:
         from tfaudio.systems.qualitynet.baseline import fit_run_baseline
 
-        base_cfg = T.load_run_config(run_dir) if (run_dir / "config.json").exists() else T.default_config()
+        base_cfg = T.load_run_config(run_dir) if (T.stage_dir(run_dir) / "config.json").exists() else T.default_config()
         base = fit_run_baseline(base_cfg, progress)
         m = regression_metrics(qset.scores, base.predict(qset.waves))
         rows[base.name] = {"n": m["n"], "MSE": m["mse"], "LCC": m["lcc"], "SRCC": m["srcc"],

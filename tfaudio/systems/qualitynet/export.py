@@ -264,7 +264,7 @@ def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):
     import json
 
     if manifest is None:
-        used = json.loads((run_dir / "config.json").read_text()).get("data_used", {})
+        used = json.loads((T.stage_dir(run_dir) / "config.json").read_text()).get("data_used", {})
         dev = used.get("dev")
         manifest = dev if dev and Path(dev).is_file() else None
     if manifest is None:
@@ -289,7 +289,7 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
         raise ExportError(f"unknown quantization(s) {bad}; choose from {QUANTIZATIONS}")
     if quantize and not tflite:
         raise ExportError("--quantize needs the TFLite export (drop --no-tflite)")
-    if not core.stage_complete(run_dir) and not (run_dir / "best").exists():
+    if not core.stage_complete(T.stage_dir(run_dir)) and not (T.stage_dir(run_dir) / "best").exists():
         raise core.RunDirError(f"{run_dir}: no trained Quality-Net run to export (train one first)")
     if version is not None and (Path(base_dir) / MODEL_NAME / str(version)).exists():
         raise ExportError(f"{Path(base_dir) / MODEL_NAME / str(version)} exists; versions are never overwritten")
@@ -312,7 +312,7 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, cfg.model, real, tflite, quantize)
 
-    state = core.stage_state(run_dir)
+    state = core.stage_state(T.stage_dir(run_dir))
     meta = {
         "model": MODEL_NAME,
         "run_dir": str(run_dir.resolve()),

@@ -73,13 +73,13 @@ module to save with explicit signatures.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import keras
 import tensorflow as tf
 
 from tfaudio.features import FeatureFrontend
+from tfaudio.systems.qualitynet.config import QualityNetConfig
 from tfaudio.layers.recurrent import BiLoopLSTM, sequence_mask
 
 __all__ = [
@@ -93,76 +93,6 @@ _QUANTIZATIONS = (None, "float16", "int8")
 #: Peak-normalisation floor: 2^-14 (-84 dBFS), the smallest normal float16, so the
 # float16 TFLite variant keeps it non-zero and digital silence never divides 0 by 0.
 _PEAK_FLOOR = 2.0 ** -14
-
-
-# ----------------------------------------------------------------------------
-# config
-# ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class QualityNetConfig:
-    """Quality-Net hyper-parameters; defaults follow the paper.
-
-    ``dense_units`` (50, 50) are the paper's two ELU layers.  The authors' public
-    code instead used one dense layer of 50 with dropout 0.3, LSTM dropout and
-    recurrent dropout 0.3 and a max-norm(1e-5) constraint on the recurrent weights:
-    :meth:`authors_code` returns that variant.
-    """
-
-    sample_rate: int = 16000
-    frame_length: int = 512
-    frame_step: int = 256
-    window: str = "hamming"
-    center: bool = True
-    log_magnitude: bool = False  # paper / code: linear magnitude
-    log_floor: float = 1e-5  # only with log_magnitude (after peak normalisation)
-    peak_normalize: bool = True
-    lstm_units: int = 100
-    forget_bias: Optional[float] = -3.0  # None -> Keras' unit forget bias (1)
-    lstm_dropout: float = 0.0
-    lstm_recurrent_dropout: float = 0.0
-    recurrent_max_norm: Optional[float] = None
-    dense_units: Tuple[int, ...] = (50, 50)
-    dropout: float = 0.0  # after each dense ELU layer
-    q_max: float = 4.5  # PESQ's maximum; 5 for MOS
-    frame_constraint: bool = True
-    learning_rate: float = 1e-3  # RMSprop
-    lstm_chunk: int = 16  # LoopLSTM steps per loop iteration (speed only)
-    lstm_block: int = 16  # LoopLSTM chunks per outer loop iteration (speed only)
-
-    def __post_init__(self):
-        object.__setattr__(self, "dense_units", tuple(int(u) for u in self.dense_units))
-        if self.frame_length <= 0 or self.frame_step <= 0 or self.sample_rate <= 0:
-            raise ValueError("sample_rate, frame_length and frame_step must be positive")
-        if self.lstm_units <= 0 or any(u <= 0 for u in self.dense_units):
-            raise ValueError("lstm_units and dense_units must be positive")
-        for name in ("dropout", "lstm_dropout", "lstm_recurrent_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-
-    @classmethod
-    def authors_code(cls, **overrides) -> "QualityNetConfig":
-        """The variant of the authors' public Keras code (see class docstring)."""
-        values = dict(
-            dense_units=(50,), dropout=0.3, lstm_dropout=0.3,
-            lstm_recurrent_dropout=0.3, recurrent_max_norm=1e-5,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        """Plain JSON-able dict (tuples as lists)."""
-        d = dataclasses.asdict(self)
-        d["dense_units"] = list(self.dense_units)
-        return d
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "QualityNetConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"unknown QualityNetConfig key(s) {unknown}; valid: {sorted(names)}")
-        return cls(**values)
 
 
 def valid_frame_count(

@@ -2,7 +2,10 @@
 
 One stage, trained by :func:`train` into the run directory itself::
 
-    <run_dir>/config.json  ckpt/  best/  best.json  metrics.jsonl  tb/  state.json
+    <run_dir>/train/config.json  ckpt/  best/  best.json  metrics.jsonl  records.json  tb/  state.json
+
+(the same ``<run-dir>/<stage>/`` shape as every system; a run directory written
+before stage folders existed, with these files at its top, is still read)
              eval/  ablations/            (written by ``tfaudio-eval qualitynet``)
 
 Data
@@ -62,12 +65,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfaudio.config import ConfigError, from_dict, load_recipe, merge, to_dict
+from tfaudio.config import ConfigError, to_dict
 from tfaudio.data.pipeline import decode_files, graph_fn
 from tfaudio.data.splits import assign_splits
 from tfaudio.systems.qualitynet.labels import MAX_SCORE, ManifestError, read_manifest
 from tfaudio.systems.qualitynet.evaluate import regression_metrics
-from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
+from tfaudio.systems.qualitynet.config import (  # noqa: F401  (re-exported)
+    MONITORS, QualityNetAugmentConfig, QualityNetConfig, QualityNetDataConfig, QualityNetRunConfig,
+    QualityNetTrainConfig, config_from_dict, default_config, resolve_config, with_overrides,
+)
+from tfaudio.systems.qualitynet.model import QualityNet, quality_net_loss
 from tfaudio.training import core
 
 log = logging.getLogger(__name__)
@@ -75,108 +82,23 @@ log = logging.getLogger(__name__)
 SYSTEM = "qualitynet"
 #: Shortest clip loaded for training / evaluation: one analysis frame of the default model.
 MIN_SAMPLES = QualityNetConfig().frame_length
-MONITORS = {"dev_lcc": "max", "dev_mse": "min", "dev_srcc": "max"}
 
 
-# ==================================================================================
-# Configuration
-# ==================================================================================
-@dataclass(frozen=True)
-class QualityNetDataConfig:
-    manifest: Optional[str] = None  # training manifest; None -> embedded train.csv
-    dev_manifest: Optional[str] = None  # None -> embedded dev.csv / held-out part of manifest
-    dev_fraction: float = 0.1  # with a manifest but no dev manifest: speakers held out
-    skip_bad: bool = False  # skip bad manifest rows / unreadable audio (listed) instead of failing
-    max_seconds: Optional[float] = None  # crop longer training/dev clips (None: keep whole)
-    workers: Optional[int] = None  # decoding threads (None: 2 x cores, at most 8)
+STAGE = "train"
 
 
-@dataclass(frozen=True)
-class QualityNetAugmentConfig:
-    """Training-time waveform augmentation (all off by default; see :func:`augment_wave`).
-
-    No random gain: the model peak-normalises its input, so a gain changes nothing
-    unless it clips.  Both transforms can change what a label means (a low-pass at
-    3.4 kHz lowers wide-band PESQ; so does audible noise): keep the noise far below
-    the speech and use the low-pass where recording bandwidth varies in the data.
-    """
-
-    lowpass_prob: float = 0.0  # probability that an utterance is low-passed
-    lowpass_hz: Tuple[float, float] = (3400.0, 8000.0)  # cut-off drawn uniformly in this range
-    noise_prob: float = 0.0  # probability that white noise is added
-    noise_db: Tuple[float, float] = (-70.0, -50.0)  # its RMS re the utterance's peak, dB (uniform)
-
-
-@dataclass(frozen=True)
-class QualityNetTrainConfig:
-    batch_size: int = 8
-    epochs: int = 30
-    learning_rate: Optional[float] = None  # RMSprop; None -> model.learning_rate (1e-3)
-    buckets: int = 4  # length buckets per epoch (1: plain shuffled batches)
-    seed: int = 0
-    monitor: str = "dev_lcc"  # dev_lcc (max), dev_srcc (max) or dev_mse (min)
-    eval_batch_size: int = 16
-    strategy: str = "default"
-    # decoupled weight decay of RMSprop (w <- w - lr * weight_decay * w every step;
-    # biases excluded); 0: none (paper)
-    weight_decay: float = 0.0
-    augment: QualityNetAugmentConfig = field(default_factory=QualityNetAugmentConfig)
-
-
-@dataclass(frozen=True)
-class QualityNetRunConfig:
-    data: QualityNetDataConfig = field(default_factory=QualityNetDataConfig)
-    model: QualityNetConfig = field(default_factory=QualityNetConfig)
-    train: QualityNetTrainConfig = field(default_factory=QualityNetTrainConfig)
-
-
-def resolve_config(cfg: QualityNetRunConfig) -> QualityNetRunConfig:
-    """Validate and make the learning rate explicit in both places it can be read."""
-    if cfg.train.monitor not in MONITORS:
-        raise ConfigError(f"train.monitor must be one of {sorted(MONITORS)}, got {cfg.train.monitor!r}")
-    for name in ("batch_size", "epochs", "buckets", "eval_batch_size"):
-        if getattr(cfg.train, name) < (0 if name == "epochs" else 1):
-            raise ConfigError(f"train.{name} must be positive, got {getattr(cfg.train, name)}")
-    if not 0.0 < cfg.data.dev_fraction < 1.0:
-        raise ConfigError(f"data.dev_fraction must be in (0, 1), got {cfg.data.dev_fraction}")
-    if cfg.data.max_seconds is not None and cfg.data.max_seconds <= 0:
-        raise ConfigError(f"data.max_seconds must be positive, got {cfg.data.max_seconds}")
-    if cfg.train.weight_decay < 0:
-        raise ConfigError(f"train.weight_decay must be >= 0, got {cfg.train.weight_decay}")
-    a = cfg.train.augment
-    for name in ("lowpass_prob", "noise_prob"):
-        if not 0.0 <= getattr(a, name) <= 1.0:
-            raise ConfigError(f"train.augment.{name} must be in [0, 1], got {getattr(a, name)}")
-    for name in ("lowpass_hz", "noise_db"):
-        pair = getattr(a, name)
-        if len(pair) != 2 or float(pair[0]) > float(pair[1]):
-            raise ConfigError(f"train.augment.{name} must be [low, high] with low <= high, got {list(pair)}")
-    if a.lowpass_prob > 0 and not 0 < float(a.lowpass_hz[0]) <= float(a.lowpass_hz[1]) <= cfg.model.sample_rate / 2:
-        raise ConfigError(f"train.augment.lowpass_hz must lie in (0, {cfg.model.sample_rate / 2:g}] Hz, "
-                          f"got {list(a.lowpass_hz)}")
-    lr = cfg.train.learning_rate if cfg.train.learning_rate is not None else cfg.model.learning_rate
-    if lr <= 0:
-        raise ConfigError(f"learning rate must be positive, got {lr}")
-    return dataclasses.replace(
-        cfg,
-        model=dataclasses.replace(cfg.model, learning_rate=float(lr)),
-        train=dataclasses.replace(cfg.train, learning_rate=float(lr)),
-    )
-
-
-def default_config() -> QualityNetRunConfig:
-    """The embedded recipe (``pipelines/qualitynet/embedded.json``) over the defaults."""
-    return resolve_config(from_dict(QualityNetRunConfig, load_recipe("qualitynet/embedded")))
-
-
-def config_from_dict(d: dict) -> QualityNetRunConfig:
-    d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(QualityNetRunConfig)}}
-    return resolve_config(from_dict(QualityNetRunConfig, d))
+def stage_dir(run_dir) -> Path:
+    """Where a run's single stage lives: ``<run-dir>/train`` (``<run-dir>`` itself for
+    a run written before stage folders existed)."""
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").exists() and not (run_dir / STAGE).exists():
+        return run_dir
+    return run_dir / STAGE
 
 
 def load_run_config(run_dir) -> QualityNetRunConfig:
     """The resolved config a run directory was trained with."""
-    path = Path(run_dir) / "config.json"
+    path = stage_dir(run_dir) / "config.json"
     if not path.exists():
         raise core.RunDirError(f"{run_dir} holds no Quality-Net run (no config.json); train one first "
                           f"with `tfaudio-train qualitynet --run-dir {run_dir}`")
@@ -197,7 +119,7 @@ def _diff(a, b, prefix="") -> List[str]:
 
 def check_run_config(run_dir, cfg: QualityNetRunConfig, resume: bool) -> None:
     """A resumed run must use the config it started with (only ``train.epochs`` may grow)."""
-    path = Path(run_dir) / "config.json"
+    path = stage_dir(run_dir) / "config.json"
     if not (resume and path.exists()):
         return
     old = load_run_config(run_dir)
@@ -570,9 +492,10 @@ def train(cfg: QualityNetRunConfig, run_dir, resume: bool = False, progress: boo
     cfg = resolve_config(cfg)
     run_dir = Path(run_dir)
     check_run_config(run_dir, cfg, resume)
-    if core.stage_complete(run_dir) and resume and core.stage_state(run_dir).get("epochs") == cfg.train.epochs:
+    stage = stage_dir(run_dir)
+    if core.stage_complete(stage) and resume and core.stage_state(stage).get("epochs") == cfg.train.epochs:
         say(f"[qualitynet] {run_dir} is already trained for {cfg.train.epochs} epochs "
-            f"(best {core.stage_state(run_dir).get('best')}); pass a larger --epochs to continue")
+            f"(best {core.stage_state(stage).get('best')}); pass a larger --epochs to continue")
     if data is None:
         train_set, dev_set, used = load_train_dev(cfg, progress)
     else:
@@ -589,7 +512,7 @@ def train(cfg: QualityNetRunConfig, run_dir, resume: bool = False, progress: boo
         task,
         train_batches(train_set, t.batch_size, t.buckets, t.seed, t.augment, cfg.model.sample_rate),
         eval_dataset(dev_set, t.eval_batch_size),
-        run_dir,
+        stage,
         epochs=t.epochs,
         config=config,
         resume=resume,
@@ -606,7 +529,7 @@ def load_trained_model(run_dir):
     cfg = load_run_config(run_dir)
     model = QualityNet(cfg.model)
     model.build((None, None))
-    core.restore_best(run_dir, {"model": model})
+    core.restore_best(stage_dir(run_dir), {"model": model})
     return model, cfg
 
 
@@ -654,7 +577,3 @@ def make_toy_manifests(out_dir, n_train: int = 16, n_dev: int = 6, n_test: int =
                          "speaker": f"{split}{i % 3}", "snr": snr})
         manifests[split] = write_manifest(pd.DataFrame(rows), out_dir / f"{split}.csv")
     return manifests
-
-
-def with_overrides(cfg: QualityNetRunConfig, overrides: dict) -> QualityNetRunConfig:
-    return resolve_config(merge(cfg, overrides))

@@ -107,7 +107,9 @@ def _build_model(folder: Path) -> Path:
     from tfaudio.systems.qualitynet import train as T
     from tfaudio.systems.qualitynet.export import export_qualitynet
 
-    toy = T.make_toy_manifests(folder / "toy", n_train=12, n_dev=4, n_test=4)
+    from tests.systems.qualitynet.toy import make_toy_manifests
+
+    toy = make_toy_manifests(folder / "toy", n_train=12, n_dev=4, n_test=4)
     cfg = T.with_overrides(T.QualityNetRunConfig(), {
         "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
         "train": {"epochs": 1, "batch_size": 4}})

@@ -26,10 +26,11 @@ QUALITYNET_TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "
 def tiny_qualitynet_run(tmp_path_factory):
     """One tiny Quality-Net run (1 epoch on toy manifests), shared by the tests that
     evaluate, export or score a trained run. Returns ``(run_dir, toy_manifests)``."""
+    from tests.systems.qualitynet.toy import make_toy_manifests
     from tfaudio.systems.qualitynet import train as T
 
     root = tmp_path_factory.mktemp("qualitynet-tiny")
-    toy = T.make_toy_manifests(root / "data", n_train=10, n_dev=4, n_test=8)
+    toy = make_toy_manifests(root / "data", n_train=10, n_dev=4, n_test=8)
     cfg = T.with_overrides(T.QualityNetRunConfig(), {
         "data": {"manifest": str(toy["train"]), "dev_manifest": str(toy["dev"])},
         "model": QUALITYNET_TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}})

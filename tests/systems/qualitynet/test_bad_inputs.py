@@ -10,14 +10,13 @@ import soundfile as sf
 
 from tfaudio.cli.common import main
 from tests.conftest import QUALITYNET_TINY_MODEL
+from tests.systems.qualitynet.toy import make_toy_manifests
 
 
 @pytest.fixture
 def toy(tmp_path):
-    from tfaudio.systems.qualitynet import train as T
-
     root = tmp_path / "données à lire"
-    manifests = T.make_toy_manifests(root, n_train=8, n_dev=4, n_test=4)
+    manifests = make_toy_manifests(root, n_train=8, n_dev=4, n_test=4)
     recipe = root / "tiny.json"
     recipe.write_text(json.dumps({"model": QUALITYNET_TINY_MODEL, "train": {"epochs": 1, "batch_size": 4}}))
     return root, manifests, recipe

@@ -6,6 +6,7 @@ import pytest
 
 from tests import harness
 from tests.conftest import QUALITYNET_TINY_MODEL
+from tests.systems.qualitynet.toy import make_toy_manifests
 
 
 def test_help_of_every_command():
@@ -27,9 +28,8 @@ def test_bad_set_value_is_one_line(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_kill_is_exact(tmp_path):
-    from tfaudio.systems.qualitynet import train as T
 
-    toy = T.make_toy_manifests(tmp_path / "data", n_train=16, n_dev=4, n_test=4)
+    toy = make_toy_manifests(tmp_path / "data", n_train=16, n_dev=4, n_test=4)
     recipe = tmp_path / "tiny.json"
     recipe.write_text(json.dumps({"model": QUALITYNET_TINY_MODEL, "train": {"epochs": 4, "batch_size": 4}}))
     harness.check_resume_exact(["qualitynet", "--manifest", toy["train"], "--dev", toy["dev"], "--config", recipe],

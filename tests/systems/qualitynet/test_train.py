@@ -14,13 +14,14 @@ from tfaudio.systems.qualitynet.labels import ManifestError
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
 from tfaudio.training import core
 from tfaudio.systems.qualitynet import train as T
+from tests.systems.qualitynet.toy import make_toy_manifests
 
 TINY_MODEL = {"lstm_units": 8, "dense_units": [6], "lstm_chunk": 4, "lstm_block": 2}
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    return T.make_toy_manifests(tmp_path_factory.mktemp("toyq"), n_train=12, n_dev=5, n_test=5)
+    return make_toy_manifests(tmp_path_factory.mktemp("toyq"), n_train=12, n_dev=5, n_test=5)
 
 
 def tiny_config(toy, **train):

@@ -229,8 +229,9 @@ def load_scorer(tflite=None, model=None, run_dir=None, exports="exported_models"
     newest = newest_export(exports)
     if newest is not None:
         return SavedModelScorer(newest)
-    if (Path("runs/qualitynet") / "config.json").exists():
-        return CheckpointScorer("runs/qualitynet")
+    run = Path("runs/qualitynet")
+    if (run / "train" / "config.json").exists() or (run / "config.json").exists():
+        return CheckpointScorer(run)
     raise RunDirError(f"no Quality-Net model found: nothing under {exports}/qualitynet and no "
                       f"runs/qualitynet. Train one (`tfaudio-train qualitynet`) and export it "
                       f"(`tfaudio-export qualitynet`), or pass --model / --tflite / --run-dir")

@@ -30,7 +30,7 @@ from scipy import signal as sps
 from tfaudio.data.cache import embedded_dir
 from tfaudio.datasets.dcase import DCASE2019_CLASSES, write_strong
 
-GENERATOR_VERSION = "dcase-synth-1"
+GENERATOR_VERSION = "dcase-synth-2"
 LONG_CLASSES = ("Blender", "Electric_shaver_toothbrush", "Frying", "Running_water", "Vacuum_cleaner")
 
 
@@ -110,8 +110,8 @@ def soundscape(rng, sr: int, seconds: float, classes, real: bool, max_events: in
     x = bg.copy()
     events = []
     k = 0 if rng.random() < empty_prob else int(rng.integers(1, max_events + 1))
-    for _ in range(k):
-        label = classes[int(rng.integers(len(classes)))]
+    for label in rng.choice(np.asarray(classes), size=min(k, len(classes)), replace=False):
+        label = str(label)  # one event per class and clip: same-class events never overlap
         dur = rng.uniform(2.0, 6.0) if label in LONG_CLASSES else rng.uniform(0.5, 2.5)
         dur = min(dur, seconds - 0.2)
         onset = float(rng.uniform(0, seconds - dur))

@@ -14,8 +14,8 @@ tri / tri-adv-*        phase 1: F, F1, F2, Ft (+ D), eq. (8)       S, W, U
 L_y = L_frame + L_clip (BCE, each masked to the samples carrying that label) for
 every trained head; L_d (BCE, real vs synthetic, per frame or per clip) reaches F
 reversed and scaled by alpha through the gradient reversal layer; the summed loss
-gets one Adam step. A run's best checkpoint (by clip-level macro F1 on held-out weak
-clips) stores ``F``, ``Ft`` (and ``D``, ``F1``, ``F2``) for hand-over, evaluation and export.
+gets one Adam step. A run's best checkpoint (by clip-level macro average precision on
+held-out weak clips) stores ``F``, ``Ft`` (and ``D``, ``F1``, ``F2``) for hand-over, evaluation and export.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.metrics import f1_score
+from sklearn.metrics import average_precision_score
 
 from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_atomic
 from tfaudio.datasets.dcase import write_missing
@@ -90,19 +90,19 @@ def domain_loss(logits, domain) -> tf.Tensor:
     return core.replica_loss(tf.reshape(ce, [tf.shape(ce)[0], -1]))
 
 
-def clip_f1(clip_probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> float:
-    """Clip-level macro F1 (scikit-learn) over the classes present in ``targets``."""
-    if len(targets) == 0:
-        return float("nan")
+def clip_map(clip_probs: np.ndarray, targets: np.ndarray) -> float:
+    """Clip-level macro average precision (scikit-learn) over the classes present in
+    ``targets``: threshold-free, so it ranks checkpoints before any clip crosses 0.5."""
     present = targets.sum(0) > 0
-    return float(f1_score(targets[:, present], clip_probs[:, present] > threshold, average="macro",
-                          zero_division=0))
+    if len(targets) == 0 or not present.any():
+        return float("nan")
+    return float(average_precision_score(targets[:, present], clip_probs[:, present], average="macro"))
 
 
 class SEDTask(core.Task):
     """One of the training configurations: which heads, whether D, which init."""
 
-    monitor = "dev_clip_f1"
+    monitor = "dev_clip_map"
     monitor_mode = "max"
 
     def __init__(self, cfg: SEDConfig, frames: int, mels: int, band_stats, heads: Sequence[str] = ("t",),
@@ -165,7 +165,7 @@ class SEDTask(core.Task):
 
     def evaluate(self, dataset: Part):
         p = self.predict(dataset)
-        return {"dev_clip_f1": clip_f1(p["clip"], dataset.arrays["clip_target"])}
+        return {"dev_clip_map": clip_map(p["clip"], dataset.arrays["clip_target"])}
 
 
 def predict_heads(parts: Dict[str, keras.Model], part: Part, names: Sequence[str], batch_size: int):
@@ -268,7 +268,7 @@ def train(cfg: SEDConfig, stage: str, adversarial: Optional[str], run_dir, resum
     for run in runs:
         results.update(train_run(cfg, run, run_dir, data, resume, progress, say))
         if run in results:
-            say(f"[{run}] done: best dev clip F1 {results[run].best_metric:.4f} at epoch {results[run].best_epoch}")
+            say(f"[{run}] done: best dev clip mAP {results[run].best_metric:.4f} at epoch {results[run].best_epoch}")
     return results
 
 

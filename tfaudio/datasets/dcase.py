@@ -70,10 +70,10 @@ def _rows(path: Path, columns: Sequence[str]):
         absent = [c for c in columns if c not in header]
         if absent:
             raise DatasetError(f"{path}: missing column(s) {absent}; found {header}")
-        for i, row in enumerate(reader, start=2):
+        for row in reader:  # (csv skips blank lines; line_num counts them)
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                continue  # a blank line
-            yield i, row
+                continue  # a line of empty fields
+            yield reader.line_num, row
 
 
 def read_strong(path) -> Tuple[List[str], Dict[str, List[Event]]]:

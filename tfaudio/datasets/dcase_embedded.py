@@ -122,7 +122,7 @@ def soundscape(rng, sr: int, seconds: float, classes, real: bool, max_events: in
     if real:  # the recording chain: resonant band colouring + soft saturation
         b, a = sps.iirpeak(rng.uniform(700, 1100) / (sr / 2), 1.5)
         x = 0.5 * x + 1.5 * sps.lfilter(b, a, x)
-        b, a = sps.butter(2, 5000 / (sr / 2))
+        b, a = sps.butter(2, min(5000.0, 0.45 * sr) / (sr / 2))
         x = np.tanh(2.5 * sps.lfilter(b, a, x)) / 2.5
     x = 0.7 * x / (np.abs(x).max() + 1e-9)
     return x.astype(np.float32), sorted(events)

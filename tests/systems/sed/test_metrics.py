@@ -95,3 +95,14 @@ def test_median_filter_removes_short_gaps_and_blips():
 
 def test_connected_reference_events_are_merged_for_psds():
     assert E.merge_connected([(1.0, 2.0, "a"), (1.5, 3.0, "a"), (1.0, 2.0, "b")]) == [(1.0, 2.0, "b"), (1.0, 3.0, "a")]
+
+
+def test_psds_over_classes_with_reference_events_only():
+    """A class without reference events is left out of PSDS (sed_scores_eval refuses it)."""
+    ref = {f: [e for e in evs if e[2] != "Cat"] for f, evs in REFERENCE.items()}
+    ours = E.psds(SCORES, HOP, CLASSES, ref, {f: 10.0 for f in SCORES})
+    frames = {f: create_score_dataframe(s[:, :2], np.arange(101) * HOP, CLASSES[:2]) for f, s in SCORES.items()}
+    with E._writable_arrays():
+        p1 = psds_direct(frames, ref, {f: 10.0 for f in SCORES}, dtc_threshold=0.7, gtc_threshold=0.7,
+                         cttc_threshold=None, alpha_ct=0.0, alpha_st=1.0, max_efpr=100.0)[0]
+    assert ours["psds1"] == pytest.approx(p1, abs=1e-12)

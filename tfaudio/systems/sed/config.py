@@ -34,7 +34,11 @@ class SEDFrontendConfig:
     num_mel_bins: int = 128
     fmin: float = 0.0
     fmax: Optional[float] = None
-    input_gain: float = 1.0 / 64  # waveform scaled before |STFT|^2 (float16 headroom)
+    # |STFT|^2 of a full-scale signal stays below float16's 65504 when the waveform is
+    # scaled by 1/16 first (a 2048 window: full-scale DC gives (1024/16)^2 = 4096), and
+    # the log floor 2^-23 is exactly representable in float16 (1e-10 would become 0).
+    input_gain: float = 0.0625
+    log_floor: float = 2.0**-23
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,9 @@ class SEDModelConfig:
     head_units: int = 128  # first layer of every head (eq. 8 acts on F1's and F2's)
     domain_units: int = 128
     grl_alpha: float = 1.0
+    # (choice) alpha ramps from 0 to grl_alpha over training, 2 / (1 + exp(-10 p)) - 1
+    # of the progress p, as in the gradient-reversal paper; "constant" keeps it fixed
+    grl_schedule: str = "ramp"
     num_classes: int = 10
 
 

@@ -100,12 +100,17 @@ def psds(frame_scores: Mapping[str, np.ndarray], hop: float, classes: Sequence[s
     from sed_scores_eval.base_modules.scores import create_score_dataframe
     from sed_scores_eval.intersection_based import psds as psds_fn
 
-    scores = {f: create_score_dataframe(np.asarray(s, np.float64), np.arange(len(s) + 1) * hop, list(classes))
+    present = sorted({e[2] for f in frame_scores for e in reference.get(f, [])}, key=list(classes).index)
+    if not present:
+        return {"psds1": float("nan"), "psds2": float("nan")}
+    if len(present) < len(classes):  # PSDS is defined over classes with reference events
+        log.warning("PSDS over the %d of %d classes with reference events (absent: %s)", len(present),
+                    len(classes), sorted(set(classes) - set(present)))
+    cols = [list(classes).index(c) for c in present]
+    scores = {f: create_score_dataframe(np.asarray(s, np.float64)[:, cols], np.arange(len(s) + 1) * hop, present)
               for f, s in frame_scores.items()}
     gt = {f: merge_connected(reference.get(f, [])) for f in scores}
     durs = {f: max(float(durations[f]), len(frame_scores[f]) * hop) for f in scores}
-    if not any(gt.values()):
-        return {"psds1": float("nan"), "psds2": float("nan")}
     with _writable_arrays():
         return {"psds1": float(psds_fn(scores, gt, durs, **PSDS1)[0]),
                 "psds2": float(psds_fn(scores, gt, durs, **PSDS2)[0])}

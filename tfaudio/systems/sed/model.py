@@ -28,7 +28,7 @@ def make_frontend(cfg: SEDFrontendConfig) -> FeatureFrontend:
     return FeatureFrontend(sample_rate=cfg.sample_rate, frame_length=cfg.frame_length,
                            frame_step=cfg.frame_step, window=cfg.window, center=cfg.center, power=2.0,
                            num_mel_bins=cfg.num_mel_bins, fmin=cfg.fmin, fmax=cfg.fmax, log="natural",
-                           normalization=None, name="frontend")
+                           log_floor=cfg.log_floor, normalization=None, name="frontend")
 
 
 def log_mel(frontend: FeatureFrontend, waveform, gain: float):

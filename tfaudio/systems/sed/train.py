@@ -13,7 +13,8 @@ tri / tri-adv-*        phase 1: F, F1, F2, Ft (+ D), eq. (8)       S, W, U
 
 L_y = L_frame + L_clip (BCE, each masked to the samples carrying that label) for
 every trained head; L_d (BCE, real vs synthetic, per frame or per clip) reaches F
-reversed and scaled by alpha through the gradient reversal layer; the summed loss
+reversed and scaled by alpha through the gradient reversal layer (alpha ramps up over
+training unless ``model.grl_schedule`` is "constant"); the summed loss
 gets one Adam step. A run's best checkpoint (by clip-level macro average precision on
 held-out weak clips) stores ``F``, ``Ft`` (and ``D``, ``F1``, ``F2``) for hand-over, evaluation and export.
 """
@@ -105,6 +106,9 @@ class SEDTask(core.Task):
     monitor = "dev_clip_map"
     monitor_mode = "max"
 
+    steps_per_epoch: int = 1
+    total_steps: int = 1
+
     def __init__(self, cfg: SEDConfig, frames: int, mels: int, band_stats, heads: Sequence[str] = ("t",),
                  adversarial: str = "none", diversity: bool = False, init_from: Optional[Path] = None):
         self.cfg, self.frames, self.mels, self.band_stats = cfg, frames, mels, band_stats
@@ -148,7 +152,20 @@ class SEDTask(core.Task):
         out["loss"] = total
         return out
 
+    def grl_alpha(self) -> tf.Tensor:
+        """The reversal coefficient at this step: a function of (epoch, step) only."""
+        m = self.cfg.model
+        if m.grl_schedule == "constant":
+            return tf.constant(m.grl_alpha, tf.float32)
+        if m.grl_schedule != "ramp":
+            raise ConfigError(f"model.grl_schedule {m.grl_schedule!r}: use 'ramp' or 'constant'")
+        done = tf.cast(self.epoch_counter * self.steps_per_epoch + self.step_counter, tf.float32)
+        p = tf.minimum(done / float(max(self.total_steps, 1)), 1.0)
+        return m.grl_alpha * (2.0 / (1.0 + tf.exp(-10.0 * p)) - 1.0)
+
     def train_step(self, batch):
+        if self.adversarial != "none":
+            self.parts["D"].grl.alpha_variable.assign(self.grl_alpha())
         with tf.GradientTape() as tape:
             out = self.losses(batch)
         grads = tape.gradient(out["loss"], self.variables)
@@ -202,6 +219,7 @@ def _fit(task, train_parts, weights, dev, stage_dir, cfg: SEDConfig, run: str, r
     t = cfg.train
     n_labelled = sum(len(p) for p in train_parts[:2])
     steps = t.steps_per_epoch or max(1, n_labelled // t.batch_size)
+    task.steps_per_epoch, task.total_steps = steps, steps * t.epochs
     return core.fit(task, mixed_batches(train_parts, weights, t.batch_size, t.seed), dev, stage_dir,
                     epochs=t.epochs, config={"system": "sed", "run": run, **to_dict(cfg)}, resume=resume,
                     strategy=core.make_strategy(t.strategy), seed=t.seed, progress=progress,

@@ -35,8 +35,8 @@ SED: event / segment macro F1 (sed_eval) and PSDS1 / PSDS2 (sed_scores_eval) of 
 --table 1 writes the paper's Table 1 for our models (CSV + Markdown, with the
 paper's numbers beside ours), a domain-gap table (held-out synthetic vs real
 validation clips) and a PNG per validation clip (frame probabilities, reference and
-detected events; --plots N clips). Only clips present on disk are scored; the table
-says how many.
+detected events; --plots N for the first N only). Only clips present on disk are
+scored; the table says how many.
 
 example:
   tfaudio-eval sed --data-dir /data/dcase2019_task4 --table 1
@@ -108,7 +108,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     _common(p)
     p.add_argument("--table", type=int, choices=(1,), default=1, help="paper table to write")
     p.add_argument("--runs", nargs="+", choices=RUN_CHOICES, help="default: every trained run")
-    p.add_argument("--plots", type=int, default=4, help="validation clips to plot (0: none)")
+    p.add_argument("--plots", type=int, help="plot only the first N validation clips (0: none; default: all)")
     p.add_argument("--out", help="output folder (default: <run-dir>/eval)")
 
 

@@ -175,9 +175,11 @@ def plot_clip(path: Path, probs: np.ndarray, reference: Sequence[P.Event], detec
 
 
 def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequence[str]] = None, out_dir=None,
-                 table: Optional[int] = 1, plots: int = 4, progress: bool = True, say=print) -> Dict[str, Path]:
+                 table: Optional[int] = 1, plots: Optional[int] = None, progress: bool = True,
+                 say=print) -> Dict[str, Path]:
     """Score every trained run of ``run_dir`` on the validation set (and the held-out
-    synthetic clips, for the domain gap); write Table 1, the domain-gap table and plots."""
+    synthetic clips, for the domain gap); write Table 1, the domain-gap table and one
+    plot per validation clip (``plots`` limits how many; None: all)."""
     run_dir = Path(run_dir)
     cfg, classes = T.load_run_config(run_dir)
     if data_dir:
@@ -193,7 +195,9 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     out_dir = Path(out_dir) if out_dir else run_dir / "eval"
     written: Dict[str, Path] = {}
     rows, gap, frames_by_run = {}, {}, {}
-    for run in runs:
+    from tqdm.auto import tqdm
+
+    for run in tqdm(runs, desc="score runs", disable=not progress, leave=False):
         det = T.load_detector(run_dir, run, cfg, data.num_frames)
         probs = predict_frames(det, sets["validation"], cfg.train.batch_size)
         frames_by_run[run] = probs
@@ -227,15 +231,18 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     written.update(write_table(g, out_dir, "domain_gap", decimals=2,
                                note="Held-out synthetic clips (strong labels, never trained on) vs the real-domain "
                                     "validation set."))
-    if plots:
+    if plots is None or plots > 0:
         best = max(runs, key=lambda r: rows[T.METHOD_NAMES[r]]["Event F1 (%)"])
         part = sets["validation"]
-        for i, f in enumerate(part.files[:plots]):
+        chosen = part.files if plots is None else part.files[:plots]
+        for i, f in enumerate(tqdm(chosen, desc="plots", disable=not progress, leave=False)):
             det_ev = P.decode(frames_by_run[best][i], classes, data.hop, cfg.post.threshold, cfg.post.median_frames,
                               cfg.post.min_event_seconds)
             written[f"plots/{Path(f).stem}.png"] = plot_clip(out_dir / "plots" / f"{Path(f).stem}.png",
                                                             frames_by_run[best][i], part.events.get(f, []), det_ev,
                                                             classes, data.hop, f"{f} — {T.METHOD_NAMES[best]}")
+    say(f"scored {len(sets['validation'])} of {listed} validation clips listed in the metadata "
+        f"({listed - len(sets['validation'])} missing or unreadable)")
     say("Table 1 (validation):\n" + t1.to_markdown(floatfmt=".2f"))
     say("Domain gap:\n" + g.to_markdown(floatfmt=".2f"))
     return written

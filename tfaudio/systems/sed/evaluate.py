@@ -151,13 +151,16 @@ def plot_clip(path: Path, probs: np.ndarray, reference: Sequence[P.Event], detec
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 2.5 + 0.3 * K), sharex=True,
                                    gridspec_kw={"height_ratios": [2, 1.2]})
     t = (np.arange(len(probs)) + 0.5) * hop
+    shown = 0
     for k, c in enumerate(classes):
         if probs[:, k].max() > 0.2 or any(e[2] == c for e in reference):
             ax1.plot(t, probs[:, k], label=c)
+            shown += 1
     ax1.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax1.set_ylabel("probability")
     ax1.set_ylim(0, 1)
-    ax1.legend(fontsize=7, ncol=3, loc="upper right")
+    if shown:
+        ax1.legend(fontsize=7, ncol=3, loc="upper right")
     idx = {c: i for i, c in enumerate(classes)}
     for on, off, lab in reference:
         ax2.broken_barh([(on, off - on)], (idx[lab] - 0.4, 0.35), color="tab:green")
@@ -227,6 +230,7 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     if table == 1:
         written.update(write_table(t1, out_dir, "table1", note=note, decimals=2))
     g = pd.DataFrame(gap).T
+    g[["n synthetic", "n real"]] = g[["n synthetic", "n real"]].astype(int)
     g.index.name = "Model"
     written.update(write_table(g, out_dir, "domain_gap", decimals=2,
                                note="Held-out synthetic clips (strong labels, never trained on) vs the real-domain "

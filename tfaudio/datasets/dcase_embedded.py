@@ -26,6 +26,7 @@ from typing import Dict, List
 import numpy as np
 import soundfile as sf
 from scipy import signal as sps
+from tqdm.auto import tqdm
 
 from tfaudio.data.cache import embedded_dir
 from tfaudio.datasets.dcase import DCASE2019_CLASSES, write_strong
@@ -129,13 +130,15 @@ def soundscape(rng, sr: int, seconds: float, classes, real: bool, max_events: in
 
 
 def generate_dcase(root, sizes: Dict[str, int], seed: int = 0, sr: int = 16000, seconds: float = 10.0,
-                   missing_per_subset: int = 2, classes=DCASE2019_CLASSES) -> Path:
+                   missing_per_subset: int = 2, classes=DCASE2019_CLASSES, progress: bool = True) -> Path:
     """Write the set at ``root``; ``sizes`` = clips per subset (synthetic, weak,
     unlabeled, validation), including the ``missing_per_subset`` never written."""
     root = Path(root)
     folders = {"synthetic": "audio/train/synthetic", "weak": "audio/train/weak",
                "unlabeled": "audio/train/unlabel_in_domain", "validation": "audio/validation"}
     meta: Dict[str, tuple] = {}
+    bar = tqdm(total=sum(int(sizes.get(k, 0)) for k in folders), desc="generate embedded DCASE set",
+               unit="clip", disable=not progress, leave=False)
     for si, (subset, folder) in enumerate(folders.items()):
         (root / folder).mkdir(parents=True, exist_ok=True)
         files: List[str] = []
@@ -150,7 +153,9 @@ def generate_dcase(root, sizes: Dict[str, int], seed: int = 0, sr: int = 16000, 
             events[name] = ev
             if i >= missing_per_subset:  # the first few are listed but absent
                 sf.write(root / folder / name, x, sr, subtype="PCM_16")
+            bar.update(1)
         meta[subset] = (files, events)
+    bar.close()
     (root / "metadata" / "train").mkdir(parents=True, exist_ok=True)
     (root / "metadata" / "validation").mkdir(parents=True, exist_ok=True)
     write_strong(root / "metadata/train/synthetic.tsv", *meta["synthetic"])

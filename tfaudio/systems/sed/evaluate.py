@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tfaudio.config import merge
+from tfaudio.datasets.dcase import write_missing
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.sed import postprocess as P
 from tfaudio.systems.sed import train as T
@@ -218,15 +219,14 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
                                     "n synthetic": syn["n_clips"], "n real": m["n_clips"]}
     listed = len(data.ds.subsets["validation"].files) + len(data.ds.subsets["validation"].missing)
     t1 = pd.DataFrame(rows).T
-    t1.loc["DCASE 2019 baseline (paper's Table 1)"] = {
-        "Event F1 (%)": np.nan, "Segment F1 (%)": np.nan, "PSDS1": np.nan, "PSDS2": np.nan, "n clips": np.nan,
-        "Paper event F1 (%)": DCASE2019_BASELINE[0], "Paper segment F1 (%)": DCASE2019_BASELINE[1]}
-    t1["n clips"] = t1["n clips"].astype("Int64")
+    t1["n clips"] = t1["n clips"].astype(int)
     t1.index.name = "Model"
     note = (f"Scored on {len(sets['validation'])} of {listed} validation clips listed in the metadata (the others are "
-            f"missing or unreadable). Event F1: sed_eval, collars 200 ms / 20 %; segment F1: 1 s; PSDS: "
-            f"sed_scores_eval, DCASE settings. Paper columns: the paper's Table 1 on the full DCASE 2019 "
-            f"validation set; data: {data.root}.")
+            f"missing or unreadable; listed in skipped_files.tsv). Event F1: sed_eval, collars 200 ms / 20 %; "
+            f"segment F1: 1 s; PSDS: sed_scores_eval, DCASE settings. Paper columns: the paper's Table 1 on the "
+            f"full DCASE 2019 validation set, where the official DCASE 2019 baseline scores "
+            f"{DCASE2019_BASELINE[0]} % event F1 and {DCASE2019_BASELINE[1]} % segment F1. Data: {data.root}.")
+    written["skipped_files.tsv"] = write_missing(out_dir / "skipped_files.tsv", data.skipped)
     if table == 1:
         written.update(write_table(t1, out_dir, "table1", note=note, decimals=2))
     g = pd.DataFrame(gap).T

@@ -117,3 +117,17 @@ def test_detect_bad_inputs_are_one_line(tmp_path):
 
     res = harness.run_cli("tfaudio.systems.sed.detect", [tmp_path / "x.wav", "--model", tmp_path / "nope"])
     harness.assert_user_error(res, "nope")
+
+
+def test_detect_skips_unreadable_files_and_says_so(exported, tmp_path):
+    import soundfile as sf
+
+    from tests import harness
+
+    good, bad = tmp_path / "good.wav", tmp_path / "bad.wav"
+    sf.write(good, np.zeros(8000 * 3), 8000)
+    bad.write_bytes(b"not audio")
+    res = harness.run_cli("tfaudio.systems.sed.detect", [bad, good, "--model", exported])
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert "skipped" in res.stderr and "bad.wav" in res.stderr and "Traceback" not in res.stderr
+    assert res.stdout.splitlines()[0] == "filename\tonset\toffset\tevent_label"

@@ -30,6 +30,8 @@ setup(
         "tqdm>=4.60",
         "pesq>=0.0.4",
         "scikit-learn>=1.3",  # the simple baseline row of every results table
+        "sed_eval>=0.2.1",  # event- and segment-based F1 of sound event detection (DCASE)
+        "sed_scores_eval>=0.0.4",  # PSDS from frame scores (the DCASE implementation)
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -39,6 +41,7 @@ setup(
             "tfaudio-export=tfaudio.cli.export:main",
             "tfaudio-score=tfaudio.systems.qualitynet.scorer:main",
             "tfaudio-make-quality-set=tfaudio.systems.qualitynet.labels_cli:main",
+            "tfaudio-detect=tfaudio.systems.sed.detect:main",
         ]
     },
 )

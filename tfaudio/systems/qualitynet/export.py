@@ -106,7 +106,7 @@ def qualitynet_tflite_function(model: QualityNet):
     clip length is known (see :mod:`tfaudio.layers.recurrent`).
 
     :func:`convert_qualitynet_tflite` converts it through the one conversion path,
-    :func:`tfaudio.export.core.convert_tflite` (variables frozen first).
+    :func:`tfaudio.export.core.convert_tflite`.
     """
     if not model.built:
         model.build((None, None))

@@ -24,7 +24,7 @@ from tfaudio.datasets.dcase import write_missing
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.sed import postprocess as P
 from tfaudio.systems.sed import train as T
-from tfaudio.systems.sed.config import SEDConfig, SEDPostConfig
+from tfaudio.systems.sed.config import SEDPostConfig
 from tfaudio.systems.sed.data import Part, SEDData, eval_batches
 
 log = logging.getLogger(__name__)

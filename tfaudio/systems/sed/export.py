@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import to_dict
+from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.systems.sed import model as M
 from tfaudio.systems.sed import train as T
@@ -48,10 +49,11 @@ class SEDServing(tf.Module):
         out["frame_hop_seconds"] = tf.fill([tf.shape(waveform)[0]], tf.constant(self.hop, tf.float32))
         return out
 
-    def tflite_function(self):
-        fn = tf.function(self._outputs,
-                         input_signature=[tf.TensorSpec([1, self.num_samples], tf.float32, name="waveform")])
-        return fn.get_concrete_function()
+    def tflite_bytes(self, quantization=None) -> bytes:
+        """The fixed-length function as builtin-ops TFLite (through the one conversion)."""
+        spec = tf.TensorSpec([1, self.num_samples], tf.float32, name="waveform")
+        return convert_tflite(self._outputs, [spec], track=[self.frontend, self.detector],
+                              quantization=quantization)
 
 
 def best_run(run_dir) -> str:
@@ -87,9 +89,8 @@ def export_sed(run_dir, run: Optional[str] = None, base_dir="exported_models", v
         tf.saved_model.save(serving, str(tmp), signatures={"serving_default": serving.serve})
 
     def write_tflite(tmp: Path, path: Path):
-        fn = serving.tflite_function()
-        path.write_bytes(convert_tflite(fn))
-        (tmp / "model_float16.tflite").write_bytes(convert_tflite(fn, quantization="float16"))
+        write_bytes(path, serving.tflite_bytes())
+        write_bytes(tmp / "model_float16.tflite", serving.tflite_bytes("float16"))
 
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, num_samples, fe.sample_rate, len(classes), tflite)

@@ -282,7 +282,7 @@ def test_dev_split_is_speaker_disjoint(toy):
 def test_train_then_resume_matches_uninterrupted(tmp_path, toy):
     cfg = tiny_config(toy)
     full = T.train(cfg, tmp_path / "full", progress=False, say=lambda *_: None)
-    assert full.epochs_run == 2 and core.stage_complete(tmp_path / "full")
+    assert full.epochs_run == 2 and core.stage_complete(T.stage_dir(tmp_path / "full"))
     saved = json.loads((tmp_path / "full" / "train" / "config.json").read_text())
     assert saved["system"] == "qualitynet" and saved["model"]["lstm_units"] == 8
     assert T.load_run_config(tmp_path / "full") == cfg
@@ -317,3 +317,19 @@ def test_default_embedded_training_reaches_lcc_08(tmp_path):
     T.train(T.default_config(), tmp_path / "run", progress=False)
     res = evaluate_run(tmp_path / "run", progress=False)
     assert res["metrics"]["overall"]["lcc"] >= 0.8
+
+
+def test_a_run_directory_without_stage_folder_is_still_read(tmp_path, toy):
+    """Runs written before the <run-dir>/<stage>/ layout kept their files at the top."""
+    import shutil
+
+    cfg = T.with_overrides(tiny_config(toy), {"train": {"epochs": 1}})
+    T.train(cfg, tmp_path / "new", progress=False, say=lambda *_: None)
+    assert (tmp_path / "new" / "train" / "best").is_dir()
+    shutil.copytree(tmp_path / "new" / "train", tmp_path / "old")
+    assert T.stage_dir(tmp_path / "old") == tmp_path / "old"
+    assert T.load_run_config(tmp_path / "old") == cfg
+    a, _ = T.load_trained_model(tmp_path / "new")
+    b, _ = T.load_trained_model(tmp_path / "old")
+    for va, vb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy())

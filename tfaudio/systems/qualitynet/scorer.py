@@ -135,7 +135,9 @@ class Scorer:
 
 class SavedModelScorer(Scorer):
     def __init__(self, path):
-        import tensorflow as tf
+        from tfaudio.cli.common import load_tensorflow
+
+        tf = load_tensorflow(announce=False)  # without its load-time log lines
 
         self._tf = tf
         try:
@@ -156,7 +158,9 @@ class SavedModelScorer(Scorer):
 
 class CheckpointScorer(Scorer):
     def __init__(self, run_dir):
-        import tensorflow as tf
+        from tfaudio.cli.common import load_tensorflow
+
+        tf = load_tensorflow(announce=False)  # without its load-time log lines
 
         from tfaudio.systems.qualitynet.export import qualitynet_serving_module
         from tfaudio.systems.qualitynet.train import load_trained_model

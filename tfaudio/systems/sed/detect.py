@@ -43,7 +43,9 @@ class Detector:
 
     def __init__(self, model_dir, threshold: Optional[float] = None, median: Optional[int] = None,
                  hop_seconds: Optional[float] = None, batch: int = 8):
-        import tensorflow as tf
+        from tfaudio.cli.common import load_tensorflow
+
+        tf = load_tensorflow(announce=False)  # without its load-time log lines
 
         from tfaudio.errors import ExportError
 
@@ -69,7 +71,9 @@ class Detector:
         self.frames_per_window = int(self.fn(waveform=tf.zeros([1, self.window]))["frame_probabilities"].shape[1])
 
     def _score(self, windows):
-        import tensorflow as tf
+        from tfaudio.cli.common import load_tensorflow
+
+        tf = load_tensorflow(announce=False)  # without its load-time log lines
 
         return self.fn(waveform=tf.constant(windows))["frame_probabilities"].numpy()
 

@@ -13,7 +13,10 @@ The folder is not created here; callers create what they need below it.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 CACHE_ENV = "TFAUDIO_CACHE"
 
@@ -32,3 +35,25 @@ def cache_root() -> Path:
 def embedded_dir(*parts: str) -> Path:
     """``cache_root() / "embedded" / parts...`` (not created)."""
     return cache_root().joinpath("embedded", *parts)
+
+
+def build_once(final: Path, marker: str, build: Callable[[Path], None]) -> Path:
+    """Build an embedded dataset at ``final`` once: ``build(tmp)`` writes it into a
+    temporary sibling folder, a ``DONE`` file (holding ``marker``) is added and the
+    folder is renamed into place, so an interrupted build never leaves half a set.
+    Returns ``final``."""
+    final = Path(final)
+    if (final / "DONE").exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        build(tmp)
+        (tmp / "DONE").write_text(marker + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

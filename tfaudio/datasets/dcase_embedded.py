@@ -17,9 +17,6 @@ Files are written at ``source_rate`` (16 kHz by default, smaller than the releas
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -28,7 +25,7 @@ import soundfile as sf
 from scipy import signal as sps
 from tqdm.auto import tqdm
 
-from tfaudio.data.cache import embedded_dir
+from tfaudio.data.cache import build_once, embedded_dir
 from tfaudio.datasets.dcase import DCASE2019_CLASSES, write_strong
 
 GENERATOR_VERSION = "dcase-synth-2"
@@ -174,17 +171,5 @@ def ensure_embedded_dcase(synthetic: int = 120, weak: int = 80, unlabeled: int =
     """The embedded set's root in the cache, generated once, atomically."""
     sizes = {"synthetic": synthetic, "weak": weak, "unlabeled": unlabeled, "validation": validation}
     tag = f"{GENERATOR_VERSION}-{synthetic}-{weak}-{unlabeled}-{validation}-s{seed}-r{sr}-d{seconds:g}"
-    final = embedded_dir("dcase2019", tag)
-    if not (final / "DONE").exists():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{tag}.", dir=final.parent))
-        try:
-            generate_dcase(tmp, sizes, seed, sr, seconds)
-            (tmp / "DONE").write_text(GENERATOR_VERSION + "\n")
-            if final.exists():
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
+    return build_once(embedded_dir("dcase2019", tag), GENERATOR_VERSION,
+                      lambda tmp: generate_dcase(tmp, sizes, seed, sr, seconds))

@@ -16,9 +16,6 @@ recordings.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ import pandas as pd
 import soundfile as sf
 from scipy import signal as sps
 
-from tfaudio.data.cache import embedded_dir
+from tfaudio.data.cache import build_once, embedded_dir
 from tfaudio.datasets.noise import write_noise_folder
 from tfaudio.datasets.urbansound8k import CLASSES
 
@@ -182,17 +179,9 @@ def ensure_embedded_dfe_data(clips_per_class_per_fold: int = 3, seed: int = 0,
     """``(urbansound8k_root, noise_dir)`` in the cache, generated once, atomically."""
     tag = f"{GENERATOR_VERSION}-n{clips_per_class_per_fold}-s{seed}-d{max_seconds:g}"
     final = embedded_dir("dfe", tag)
-    if not (final / "DONE").exists():
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{tag}.", dir=final.parent))
-        try:
-            generate_urbansound8k(tmp / "UrbanSound8K", clips_per_class_per_fold, seed, max_seconds)
-            generate_noises(tmp / "noisex92", seed=seed)
-            (tmp / "DONE").write_text(GENERATOR_VERSION + "\n")
-            if final.exists():
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    def build(tmp: Path) -> None:
+        generate_urbansound8k(tmp / "UrbanSound8K", clips_per_class_per_fold, seed, max_seconds)
+        generate_noises(tmp / "noisex92", seed=seed)
+
+    build_once(final, GENERATOR_VERSION, build)
     return final / "UrbanSound8K", final / "noisex92"

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tfaudio.config import merge
+from tfaudio.evaluation.plots import save_figure
 from tfaudio.evaluation.baselines import MelStatsLogReg
 from tfaudio.data import pipeline
 from tfaudio.evaluation.metrics import accuracy
@@ -50,11 +51,7 @@ def figure3(out_path: Path, panels: Dict[str, np.ndarray], title: str) -> Path:
         fig.colorbar(im, ax=ax, pad=0.01)
     axes[-1].set_xlabel("frame")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
-    return out_path
+    return save_figure(fig, out_path, dpi=120)
 
 
 def pick_figure_noise(noise_files: Sequence[Path], requested: str) -> Path:

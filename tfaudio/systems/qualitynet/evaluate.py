@@ -47,6 +47,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
+from tfaudio.evaluation.plots import save_figure
 from tfaudio.evaluation import tables
 from tfaudio.evaluation.metrics import regression_metrics  # noqa: F401  (used by callers too)
 
@@ -263,11 +264,7 @@ def scatter_plot(true, pred, conditions, path, title: str = "",
     ax.set_ylabel("predicted score (Quality-Net)")
     ax.set_title(title or f"MSE {m['mse']:.4f}  LCC {m['lcc']:.4f}  SRCC {m['srcc']:.4f}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)
 
 
 def display_spectrogram(wave: np.ndarray, frame_length: int = 512, frame_step: int = 256,
@@ -318,11 +315,7 @@ def frame_plot(path, items: Sequence[Tuple[str, np.ndarray, Mapping[str, np.ndar
     axes[-1].set_xlabel(f"frame ({1000 * frame_step / sample_rate:g} ms hop)")
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=110)
 
 
 # ==================================================================================

@@ -21,6 +21,7 @@ import pandas as pd
 
 from tfaudio.config import merge
 from tfaudio.datasets.dcase import write_missing
+from tfaudio.evaluation.plots import save_figure
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.sed import postprocess as P
 from tfaudio.systems.sed import train as T
@@ -171,11 +172,7 @@ def plot_clip(path: Path, probs: np.ndarray, reference: Sequence[P.Event], detec
     ax2.set_yticklabels(classes, fontsize=7)
     ax2.set_xlabel("time (s)   green: reference, red: detected")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequence[str]] = None, out_dir=None,

@@ -52,6 +52,8 @@ def test_every_system_registers_itself_and_has_the_same_roles():
         for role in ("config", "data", "model", "train", "evaluate", "export", "cli"):
             assert (PKG / "systems" / name / f"{role}.py").exists(), f"{name} has no {role}.py"
         assert registered[name] == f"tfaudio.systems.{name}.cli"
+        export = (PKG / "systems" / name / "export.py").read_text()
+        assert "\ndef load_model(" in export, f"{name}.export has no load_model"
 
 
 def test_every_system_has_recipes_that_parse():

@@ -149,3 +149,13 @@ def test_exports_through_the_harness(run, tmp_path):
     out = harness.check_reload_in_fresh_process(last, {"waveform": clip})
     assert out["probabilities"].shape == (2, 10)
     assert harness.check_tflite_parity(last, {"waveform": clip[:1]}, tol=1e-4) <= 1e-4
+
+
+def test_load_model_gives_the_best_stage(run):
+    from tfaudio.systems.dfe.export import load_model
+
+    cfg, run_dir, _ = run
+    model, loaded = load_model(run_dir, stage="dfe")
+    assert loaded.frontend == cfg.frontend and loaded.model.num_classes == 10 and len(model.mask_nets) == 1
+    out = model(np.zeros([2, 61, 40], np.float32))
+    assert out["probs"].shape == (2, 10)

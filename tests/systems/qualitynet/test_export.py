@@ -108,3 +108,12 @@ def test_versions_are_never_overwritten_and_untrained_runs_refused(exported, tmp
     with pytest.raises(core.RunDirError):
         export_qualitynet(tmp_path / "nothing", base_dir=tmp_path)
     assert sorted(p.name for p in (root / "models" / "qualitynet").iterdir()) == ["1"]
+
+
+def test_load_model_scores_a_waveform(tiny_qualitynet_run):
+    from tfaudio.systems.qualitynet.export import load_model
+
+    run_dir, _ = tiny_qualitynet_run
+    model, cfg = load_model(run_dir)
+    out = model(np.zeros([1, 16000], np.float32) + 0.01)
+    assert cfg.model.lstm_units == 8 and np.isfinite(out["score"].numpy()).all()

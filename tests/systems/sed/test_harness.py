@@ -95,3 +95,14 @@ def test_evaluate_writes_table1_domain_gap_and_plots(tiny_sed_run, tmp_path):
     assert len(written["skipped_files.tsv"].read_text().splitlines()) == 1 + 8  # header + 2 per subset
     assert (tmp_path / "domain_gap.csv").exists()
     assert len([k for k in written if k.startswith("plots/")]) == 2
+
+
+def test_load_model_gives_a_detector(tiny_sed_run):
+    import numpy as np
+
+    from tfaudio.systems.sed.export import load_model
+
+    detector, cfg = load_model(tiny_sed_run)
+    assert cfg.frontend.num_mel_bins > 0 and detector is not None
+    assert "tri-adv-time" in {p.name for p in tiny_sed_run.iterdir()}
+    assert np.isfinite([v.numpy().sum() for v in detector.weights]).all()

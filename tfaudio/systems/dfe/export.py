@@ -78,6 +78,19 @@ def best_stage(run_dir) -> str:
     return max(scores, key=lambda s: (scores[s], T.STAGES.index(s)))
 
 
+def load_model(run_dir, stage: Optional[str] = None):
+    """``(model, config)`` of a trained run: the stage's classifier and mask nets from
+    their best checkpoints (default stage: best dev accuracy), taking features
+    ``[batch, frames, mels]`` of the run's clip length."""
+    run_dir = Path(run_dir)
+    cfg = T.load_run_config(run_dir)
+    stage = stage or best_stage(run_dir)
+    frontend = make_frontend(cfg.frontend)
+    num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
+    return T.load_stage_model(run_dir, stage, cfg, frontend.num_frames(num_samples),
+                              cfg.frontend.num_mel_bins), cfg
+
+
 def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
                data_dir: Optional[str] = None, tflite: bool = True, parity_clips: int = 4) -> Path:
     run_dir = Path(run_dir)

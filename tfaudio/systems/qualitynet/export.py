@@ -279,6 +279,11 @@ def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):
     return [qset.waves[i] for i in order[:n]]
 
 
+def load_model(run_dir="runs/qualitynet"):
+    """``(model, config)`` of a trained run (best checkpoint); the model takes a waveform."""
+    return T.load_trained_model(run_dir)
+
+
 def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", version: Optional[int] = None,
                       tflite: bool = True, quantize: Sequence[str] = (), manifest=None) -> Path:
     """Export ``run_dir``'s best checkpoint as ``<base_dir>/qualitynet/<version>``."""

@@ -70,6 +70,17 @@ def full_scale_signals(sample_rate: int, num_samples: int):
             "full_scale_noise": np.clip(rng.standard_normal(num_samples), -1, 1).astype(np.float32)[None]}
 
 
+def load_model(run_dir, run: Optional[str] = None):
+    """``(detector, config)`` of a trained run (default: the best of its trained runs);
+    the detector takes features of the run's clip length."""
+    run_dir = Path(run_dir)
+    cfg, _ = T.load_run_config(run_dir)
+    run = run or best_run(run_dir)
+    frontend = M.make_frontend(cfg.frontend)
+    frames = frontend.num_frames(int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate)))
+    return T.load_detector(run_dir, run, cfg, frames), cfg
+
+
 def export_sed(run_dir, run: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
                tflite: bool = True) -> Path:
     run_dir = Path(run_dir)

@@ -154,6 +154,7 @@ def main(command: str, argv=None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("absl").setLevel(logging.WARNING)  # TensorFlow's per-checkpoint INFO lines
     try:
         load_tensorflow()
         return int(args.func(args) or 0)

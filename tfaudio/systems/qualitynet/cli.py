@@ -2,12 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-
-
-def _quiet_absl() -> None:
-    """absl logs a line per tf.data sharding callback at INFO; keep the output readable."""
-    logging.getLogger("absl").setLevel(logging.WARNING)
 
 HELP = {
     "train": """\
@@ -128,7 +122,6 @@ def build_config(args):
 
 
 def train(args) -> int:
-    _quiet_absl()
     from tfaudio.systems.qualitynet.train import train as train_run
 
     cfg = build_config(args)
@@ -158,7 +151,6 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate(args) -> int:
-    _quiet_absl()
     from tfaudio.systems.qualitynet import evaluate as E
 
     progress = not args.no_progress
@@ -201,7 +193,6 @@ def add_export_args(p: argparse.ArgumentParser) -> None:
 
 
 def export(args) -> int:
-    _quiet_absl()
     import json
 
     from tfaudio.systems.qualitynet.export import export_qualitynet

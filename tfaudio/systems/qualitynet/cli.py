@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+
 HELP = {
     "train": """\
 Quality-Net: learn to predict an utterance's quality (e.g. PESQ) without a clean reference.

@@ -69,7 +69,7 @@ from tfaudio.config import ConfigError, to_dict
 from tfaudio.data.pipeline import decode_files, graph_fn
 from tfaudio.data.splits import assign_splits
 from tfaudio.systems.qualitynet.labels import MAX_SCORE, ManifestError, read_manifest
-from tfaudio.systems.qualitynet.evaluate import regression_metrics
+from tfaudio.evaluation.metrics import regression_metrics
 from tfaudio.systems.qualitynet.config import (  # noqa: F401  (re-exported)
     MONITORS, QualityNetAugmentConfig, QualityNetConfig, QualityNetDataConfig, QualityNetRunConfig,
     QualityNetTrainConfig, config_from_dict, default_config, resolve_config, with_overrides,

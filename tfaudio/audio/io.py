@@ -150,11 +150,13 @@ def mix_at_snr(
     return (signal + gain * noise).astype(np.float32)
 
 
-def write_audio(path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
-    """Write audio atomically (temporary file + rename) so a kill never leaves half a file."""
+def write_audio(path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16",
+                format: Optional[str] = None) -> None:
+    """Write audio atomically (temporary file + rename) so a kill never leaves half a file.
+    ``format`` defaults to the file ending (``"NIST"`` writes SPHERE, as TIMIT's ``.WAV``)."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.part{os.getpid()}"
-    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
+    fmt = format or os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
     sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype, format=fmt)
     os.replace(tmp, path)

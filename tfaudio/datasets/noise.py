@@ -7,13 +7,13 @@ Each call draws from its own generator seeded by (seed, the noise's index in
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import List, Sequence
 
 import numpy as np
-import soundfile as sf
 from scipy import signal as sps
+
+from tfaudio.audio.io import write_audio
 
 #: Every noise :func:`synth_noise` makes (append new names: the index seeds the signal).
 NOISE_NAMES = ("white", "pink", "babble", "factory1", "destroyerengine", "street",
@@ -163,8 +163,6 @@ def write_noise_folder(root, names: Sequence[str], seconds: float = 10.0,
     for name in names:
         x = synth_noise(name, seconds=seconds, sample_rate=sample_rate, seed=seed)
         p = root / f"{name}.wav"
-        tmp = p.with_name(p.name + f".part{os.getpid()}")
-        sf.write(str(tmp), x, sample_rate, format="WAV", subtype="PCM_16")
-        os.replace(tmp, p)
+        write_audio(p, x, sample_rate, subtype="PCM_16")
         paths.append(p)
     return paths

@@ -37,8 +37,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import soundfile as sf
 from scipy import signal as sps
+
+from tfaudio.atomic import write_text
+from tfaudio.audio.io import write_audio
 
 log = logging.getLogger(__name__)
 
@@ -416,16 +418,7 @@ def synth_utterance(
 # Writing trees
 # ----------------------------------------------------------------------------------
 def _write_sphere(path: Path, audio: np.ndarray, sr: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".part{os.getpid()}")
-    sf.write(str(tmp), np.clip(audio, -1.0, 1.0), sr, format="NIST", subtype="PCM_16")
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".part{os.getpid()}")
-    tmp.write_text(text, encoding="ascii")
-    os.replace(tmp, path)
+    write_audio(path, audio, sr, subtype="PCM_16", format="NIST")
 
 
 def utterance_names(count: int) -> List[str]:
@@ -463,8 +456,8 @@ def _write_speaker(root: Path, si: int, spk: SyntheticSpeaker, names: Sequence[s
         wav = spk_dir / f"{uname}.WAV"
         _write_sphere(wav, audio, sample_rate)
         words = " ".join(lab for _, _, lab in segs if lab not in ("h#", "pau"))
-        _write_text(spk_dir / f"{uname}.TXT", f"0 {audio.shape[0]} {words}\n")
-        _write_text(spk_dir / f"{uname}.PHN", "".join(f"{s} {e} {lab}\n" for s, e, lab in segs))
+        write_text(spk_dir / f"{uname}.TXT", f"0 {audio.shape[0]} {words}\n")
+        write_text(spk_dir / f"{uname}.PHN", "".join(f"{s} {e} {lab}\n" for s, e, lab in segs))
         paths.append(wav)
     return paths
 

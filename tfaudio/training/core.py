@@ -289,7 +289,6 @@ def fit(
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
         dist_ds = strategy.experimental_distribute_dataset(ds)
         reset_seed_generators(rng_states, seed, epoch)
-        epoch_var.assign(epoch)
         totals: Dict[str, float] = {}
         count = 0
         t0 = time.time()

@@ -48,6 +48,7 @@ import pandas as pd
 from pesq import BufferTooShortError, NoUtterancesError
 from pesq import pesq as _pesq
 
+from tfaudio.atomic import write_text
 from tfaudio.data.splits import assign_splits  # noqa: F401  (re-exported)
 from tfaudio.errors import DatasetError, TfaudioError
 from tfaudio.audio.io import AUDIO_EXTENSIONS, AudioError, audio_info, load_audio, mix_at_snr, write_audio
@@ -329,9 +330,7 @@ def write_manifest(df: pd.DataFrame, path) -> Path:
                          for p in out["source"]]
     front = [c for c in ("path", "score", "condition", "speaker") if c in out.columns]
     out = out[front + [c for c in out.columns if c not in front]]
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    write_text(path, out.to_csv(index=False))
     return path
 
 
@@ -465,9 +464,7 @@ def _init_worker(noises: Dict[str, np.ndarray]) -> None:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def _item_key(spec: dict, cfg: dict) -> dict:
@@ -818,9 +815,7 @@ def make_quality_set(
                  sum(resampled.values()), sample_rate,
                  ", ".join(f"{r} Hz x{n}" for r, n in sorted(resampled.items())))
     skip_df = pd.DataFrame(skipped, columns=["source", "reason"])
-    tmp = out_dir / f".skipped.csv.part{os.getpid()}"
-    skip_df.to_csv(tmp, index=False)
-    os.replace(tmp, out_dir / "skipped.csv")
+    write_text(out_dir / "skipped.csv", skip_df.to_csv(index=False))
     if not ok:
         reasons = Counter(_reason_kind(r) for _, r in skipped)
         raise QualitySetError(f"no utterance could be labelled ({len(skipped)} skipped: "

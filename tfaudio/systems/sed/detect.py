@@ -69,13 +69,10 @@ class Detector:
         self.frame_samples = int(round(self.hop * self.sample_rate))
         self.batch = batch
         self.frames_per_window = int(self.fn(waveform=tf.zeros([1, self.window]))["frame_probabilities"].shape[1])
+        self._tf = tf
 
     def _score(self, windows):
-        from tfaudio.cli.common import load_tensorflow
-
-        tf = load_tensorflow(announce=False)  # without its load-time log lines
-
-        return self.fn(waveform=tf.constant(windows))["frame_probabilities"].numpy()
+        return self.fn(waveform=self._tf.constant(windows))["frame_probabilities"].numpy()
 
     def scores(self, waveform):
         """Frame probabilities ``[frames, classes]`` of a waveform at :attr:`sample_rate`."""

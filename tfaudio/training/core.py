@@ -183,6 +183,8 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     history: list = field(default_factory=list)
+    #: how many times the training step was traced (1 for one element spec)
+    traces: int = 0
 
 
 def stage_state(stage_dir) -> dict:
@@ -274,13 +276,29 @@ def fit(
         write_json_atomic(stage_dir / "config.json", config)
     write_json_atomic(stage_dir / "state.json", {"complete": False, "epochs": epochs})
 
-    @tf.function(reduce_retracing=True)
-    def distributed_step(batch):
+    def reduced_step(batch):
         per_replica = strategy.run(task.train_step, args=(batch,))
         return {
             k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
             for k, v in per_replica.items()
         }
+
+    # One trace per element spec of the data: the step is compiled for the dataset's
+    # own (relaxed) shapes, so variable-length batches (batch 1 of any length, the last
+    # partial batch) reuse one graph instead of retracing.
+    compiled: list = []
+
+    def step_for(spec):
+        for known, fn in compiled:
+            if known == spec:
+                return fn
+        ranked = all(getattr(getattr(c, "shape", None), "rank", 0) is not None
+                     for c in tf.nest.flatten(spec, expand_composites=False))
+        # Unknown ranks (e.g. a tf.numpy_function in the pipeline) cannot be a signature.
+        fn = (tf.function(reduced_step, input_signature=[spec]) if ranked
+              else tf.function(reduced_step, reduce_retracing=True))
+        compiled.append((spec, fn))
+        return fn
 
     writer = tf.summary.create_file_writer(str(stage_dir / "tb"))
     history = []
@@ -288,6 +306,7 @@ def fit(
         ds = train_data(epoch) if callable(train_data) else train_data
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
         dist_ds = strategy.experimental_distribute_dataset(ds)
+        distributed_step = step_for(dist_ds.element_spec)
         reset_seed_generators(rng_states, seed, epoch)
         totals: Dict[str, float] = {}
         count = 0
@@ -369,6 +388,7 @@ def fit(
         best_epoch=int(best_epoch_var.numpy()),
         epochs_run=epochs - start_epoch,
         history=history,
+        traces=sum(int(fn.experimental_get_tracing_count()) for _, fn in compiled),
     )
 
 

@@ -181,3 +181,48 @@ def test_mirrored_strategy_over_two_devices_matches_one_device(tmp_path):
     diff = float(res.stdout.split("MAXDIFF")[-1])
     assert diff < 1e-5
     assert (tmp_path / "mirrored" / "state.json").exists()
+
+
+def test_variable_length_batches_trace_the_step_once(tmp_path):
+    """Batch 1 of a new length every step (Quality-Net's paper recipe) and a last
+    partial batch reuse one graph: the step is compiled for the data's element spec."""
+    import keras
+    import tensorflow as tf
+
+    from tfaudio.training import core
+
+    class Pool(core.Task):
+        monitor, monitor_mode = "dev_loss", "min"
+
+        def build(self):
+            self.dense = keras.layers.Dense(1)
+            self.dense.build((None, 1))
+            self.opt = keras.optimizers.SGD(0.01)
+            self.opt.build(self.dense.trainable_variables)
+
+        def checkpoint_items(self):
+            return {"dense": self.dense, "optimizer": self.opt}
+
+        def train_step(self, batch):
+            with tf.GradientTape() as tape:
+                pooled = tf.reduce_mean(batch["x"], axis=1, keepdims=True)
+                loss = core.replica_loss(tf.square(self.dense(pooled)[:, 0] - batch["y"]))
+            grads = tape.gradient(loss, self.dense.trainable_variables)
+            self.opt.apply_gradients(zip(grads, self.dense.trainable_variables))
+            return {"loss": loss}
+
+        def evaluate(self, ds):
+            return {"dev_loss": 0.0}
+
+    lengths = [5, 9, 7, 12, 3, 8, 11]
+    rng = np.random.default_rng(0)
+
+    def gen():
+        for n in lengths:
+            yield {"x": rng.standard_normal((1, n)).astype("float32"), "y": np.ones(1, "float32")}
+
+    spec = {"x": tf.TensorSpec([None, None], tf.float32), "y": tf.TensorSpec([None], tf.float32)}
+    ds = tf.data.Dataset.from_generator(gen, output_signature=spec)
+    result = core.fit(Pool(), lambda e: ds, None, tmp_path / "s", 2, progress=False)
+    assert result.traces == 1
+    assert len(result.history) == 2 and np.isfinite(result.history[-1]["train_loss"])

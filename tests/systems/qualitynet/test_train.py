@@ -333,3 +333,17 @@ def test_a_run_directory_without_stage_folder_is_still_read(tmp_path, toy):
     b, _ = T.load_trained_model(tmp_path / "old")
     for va, vb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(va.numpy(), vb.numpy())
+
+
+def test_batch_size_every_batch_has_is_declared_to_the_training_loop():
+    """Batch 1 (the paper recipe) reaches the loop as [1, None]: one compile of the step
+    for every utterance length, with a static batch axis."""
+    waves = [np.zeros(n, np.float32) for n in (400, 900, 650, 1200)]
+    qset = T.QualitySet(waves=waves, rows=T._dummy_rows(len(waves)))
+    ones = T.batches_dataset(qset, [np.array([i]) for i in range(4)])
+    assert ones.element_spec["waveform"].shape.as_list() == [1, None]
+    assert ones.element_spec["score"].shape.as_list() == [1]
+    uneven = T.batches_dataset(qset, [np.array([0, 1, 2]), np.array([3])])
+    assert uneven.element_spec["waveform"].shape.as_list() == [None, None]
+    got = [b["waveform"].shape[1] for b in ones]
+    assert got == [400, 900, 650, 1200]

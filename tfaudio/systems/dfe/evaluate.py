@@ -17,6 +17,7 @@ Unreadable or silent noise files are errors naming the file, or with
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -159,10 +160,19 @@ def evaluate_run(
     from tqdm.auto import tqdm
 
     combos = [(n, snr) for snr in cfg.data.snrs for n in noise_files]
+    spent = {"features": 0.0, "models": 0.0}
     for noise_path, snr in tqdm(combos, desc="noisy test sets", disable=not progress):
+        t0 = time.perf_counter()
         noisy = data.noisy(noise_path, snr)
+        t1 = time.perf_counter()
         for method, acc in scores(noisy["features"], noisy["labels"]).items():
             rows.append({"SNR": snr, "Method": method, "Noise": noise_path.stem, "accuracy": acc})
+        spent["features"] += t1 - t0
+        spent["models"] += time.perf_counter() - t1
+    log.info("noisy test sets: %d noise/SNR pairs x %d clips; per pair %.2f s building features "
+             "(mix + front-end, or the cache), %.2f s running %d model(s)", len(combos), n_test,
+             spent["features"] / max(len(combos), 1), spent["models"] / max(len(combos), 1),
+             len(all_methods))
     long = pd.DataFrame(rows)
     table2 = long.pivot_table(index=["SNR", "Method"], columns="Noise", values="accuracy", sort=False)
     table2 = table2.reindex(columns=[p.stem for p in noise_files])

@@ -37,22 +37,33 @@ def embedded_dir(*parts: str) -> Path:
     return cache_root().joinpath("embedded", *parts)
 
 
-def build_once(final: Path, marker: str, build: Callable[[Path], None]) -> Path:
+def build_once(final: Path, marker: str, build: Callable[[Path], None],
+               force: bool = False) -> Path:
     """Build an embedded dataset at ``final`` once: ``build(tmp)`` writes it into a
     temporary sibling folder, a ``DONE`` file (holding ``marker``) is added and the
     folder is renamed into place, so an interrupted build never leaves half a set.
-    Returns ``final``."""
+
+    ``force`` rebuilds a finished set (the old one is replaced only once the new one
+    is complete). When another process finishes the same set first, its copy is kept
+    and this build is discarded. Returns ``final``."""
     final = Path(final)
-    if (final / "DONE").exists():
+    if (final / "DONE").exists() and not force:
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         build(tmp)
         (tmp / "DONE").write_text(marker + "\n")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        if final.exists() and (force or not (final / "DONE").exists()):
+            old = final.parent / f".{final.name}.old-{os.getpid()}"
+            os.replace(final, old)  # a damaged or forced-out set
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / "DONE").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent builder finished first
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

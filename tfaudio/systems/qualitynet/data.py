@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
+from tfaudio.atomic import write_json
 from tfaudio.datasets.noise import write_noise_folder
 from tfaudio.datasets.timit_embedded import GENERATOR_VERSION, NOISE_NAMES, write_timit_tree
 
@@ -70,7 +68,7 @@ def ensure_embedded_quality_set(
     new one. The build happens in a temporary sibling folder renamed into place at
     the end: an interrupted build never leaves a half set (``force=True`` rebuilds).
     """
-    from tfaudio.data.cache import embedded_dir
+    from tfaudio.data.cache import build_once, embedded_dir
     from tfaudio.systems.qualitynet.labels import make_quality_set
 
     params = dict(EMBEDDED_DEFAULTS)
@@ -82,15 +80,11 @@ def ensure_embedded_quality_set(
     version = embedded_version(seed, n_speakers=params["n_speakers"],
                                utterances_per_speaker=params["utterances_per_speaker"])
     final = base / version
-    marker = final / "embedded.json"
-    if marker.is_file() and not force:
+    if (final / "DONE").is_file() and not force:
         return final
-    base.mkdir(parents=True, exist_ok=True)
-    if final.exists() and not marker.is_file():  # not ours / damaged: rebuild
-        shutil.rmtree(final, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.building-", dir=base))
     t0 = time.time()
-    try:
+
+    def build(tmp: Path) -> None:
         log.info("building the embedded Quality-Net set in %s", final)
         speech = write_timit_tree(tmp / "sources" / "speech", params["n_speakers"],
                                   params["utterances_per_speaker"], seed=seed,
@@ -118,20 +112,8 @@ def ensure_embedded_quality_set(
             "seconds": {"speech": round(t_speech, 1), "noise": round(t_noise, 1),
                         "labelling": round(t_label, 1)},
         }
-        (tmp / "embedded.json").write_text(json.dumps(meta, indent=2) + "\n")
-        if force and final.exists():
-            old = base / f".{version}.old-{os.getpid()}"
-            os.replace(final, old)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if marker.is_file():  # another process finished first: use theirs
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json(tmp / "embedded.json", meta)
+
+    build_once(final, version, build, force=force)
     log.info("embedded Quality-Net set ready in %.1f s: %s", time.time() - t0, final)
     return final

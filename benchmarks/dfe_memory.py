@@ -36,46 +36,12 @@ def rss_mb() -> float:
 def child(stage: str, batch: int, frames: int, mels: int, steps: int) -> dict:
     sys.path.insert(0, ROOT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import numpy as np
-    import tensorflow as tf
 
-    from tfaudio.systems.dfe import model as M
-    from tfaudio.systems.dfe.train import mask_nets_for, unique_nets
+    from dfe_steps import stage_step
 
-    cfg = M.DFEModelConfig(num_classes=10)
-    clf = M.build(M.CNNFC(cfg), frames, mels)
-    if stage == "classifier":
-        model, variables = clf, clf.trainable_variables
-
-        def logits_of(x):
-            return model(x, training=True)
-    else:
-        clf.trainable = False
-        nets = mask_nets_for(stage, cfg)
-        model = M.build(M.MaskedClassifier(clf, nets), frames, mels)
-        trained = list(unique_nets(nets).values())
-        if stage == "cascade":
-            nets[0].trainable = False
-            trained = [nets[1]]
-        variables = [v for n in trained for v in n.trainable_variables]
-
-        def logits_of(x):
-            return model(x, training=True)["logits"]
-
-    opt = keras.optimizers.Adam(1e-3)
-    opt.build(variables)
+    step, x, y, model, variables = stage_step(stage, batch, frames, mels)
     built = rss_mb()
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(size=(batch, frames, mels)).astype(np.float32))
-    y = tf.constant(rng.integers(0, 10, size=batch).astype(np.int32))
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits_of(x)))
-        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
 
     t0 = time.perf_counter()
     for _ in range(steps):

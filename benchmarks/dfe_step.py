@@ -18,34 +18,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tfaudio.systems.dfe import model as M  # noqa: E402
+from dfe_steps import stage_step  # noqa: E402
 
 
-def step_time(kind: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:
-    cfg = M.DFEModelConfig()
-    clf = M.build(M.CNNFC(cfg), frames, mels)
-    clf.trainable = False
-    net = M.make_mask_net(kind, cfg)
-    model = M.build(M.MaskedClassifier(clf, [net]), frames, mels)
-    opt = keras.optimizers.Adam(1e-3)
-    variables = net.trainable_variables
-    opt.build(variables)
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.uniform(size=(batch, frames, mels)).astype(np.float32))
-    y = tf.constant(rng.integers(0, 10, size=batch).astype(np.int32))
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)["logits"]
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
-
+def step_time(stage: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:
+    step, x, y, _, _ = stage_step(stage, batch, frames, mels)
     step(x, y).numpy()  # trace + warm up
     best = float("inf")
     for _ in range(repeats):
@@ -64,8 +41,8 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
-    sfe = step_time("static", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
-    dfe = step_time("dynamic", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
+    sfe = step_time("sfe", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
+    dfe = step_time("dfe", a.batch_size, a.frames, a.mels, a.steps, a.repeats)
     print(f"batch {a.batch_size} x {a.mels} mel x {a.frames} frames, best of {a.repeats} x {a.steps} steps")
     print(f"{'SFE (static mask net)':32s} {sfe * 1000:9.1f} ms/step")
     print(f"{'DFE (dynamic filter generator)':32s} {dfe * 1000:9.1f} ms/step")

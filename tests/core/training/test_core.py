@@ -9,6 +9,8 @@ import time
 import numpy as np
 import pytest
 
+REPO = str(__import__("pathlib").Path(__file__).resolve().parents[3])  # the subprocesses import tests.*
+
 SCRIPT = textwrap.dedent(
     """
     import sys, time
@@ -18,29 +20,7 @@ SCRIPT = textwrap.dedent(
     tf.config.experimental.enable_op_determinism()
     stage_dir, epochs, resume, slow = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", float(sys.argv[4])
 
-    class Tiny(core.Task):
-        monitor, monitor_mode = "dev_loss", "min"
-
-        def build(self):
-            self.model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                                           keras.layers.Dense(1)])
-            self.opt = keras.optimizers.Adam(1e-2)
-            self.opt.build(self.model.trainable_variables)
-
-        def checkpoint_items(self):
-            return {"model": self.model, "optimizer": self.opt}
-
-        def train_step(self, batch):
-            x, y = batch
-            with tf.GradientTape() as tape:
-                loss = core.replica_loss(tf.square(self.model(x)[:, 0] - y))
-            grads = tape.gradient(loss, self.model.trainable_variables)
-            self.opt.apply_gradients(zip(grads, self.model.trainable_variables))
-            return {"loss": loss}
-
-        def evaluate(self, ds):
-            errs = [float(tf.reduce_mean(tf.square(self.model(x)[:, 0] - y))) for x, y in ds]
-            return {"dev_loss": float(np.mean(errs))}
+    from tests.core.training.tiny import Regression
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((160, 4)).astype("float32")
@@ -54,10 +34,10 @@ SCRIPT = textwrap.dedent(
     batches = core.seeded_batches(base, 16, seed=1)
     train = lambda e: batches(e).map(
         lambda a, b: tf.numpy_function(pause, [a, b], [tf.float32, tf.float32]))
-    task = Tiny()
+    task = Regression(hidden=8)
     core.fit(task, train, base.batch(32), stage_dir, epochs, config={"lr": 0.01}, resume=resume,
              seed=3, progress=False)
-    np.save(stage_dir + "/final.npy", np.concatenate([w.numpy().ravel() for w in task.model.weights]))
+    np.save(stage_dir + "/final.npy", task.weights())
     """
 )
 
@@ -65,7 +45,7 @@ SCRIPT = textwrap.dedent(
 def run(stage_dir, epochs, resume, slow=0.0, **kw):
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(stage_dir), str(epochs), "1" if resume else "0", str(slow)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, **kw,
     )
 
 
@@ -135,39 +115,17 @@ MIRRORED = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tfaudio.training import core
 
-    class Tiny(core.Task):
-        monitor, monitor_mode = "dev_loss", "min"
-
-        def build(self):
-            self.model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-            self.opt = keras.optimizers.SGD(0.1)
-            self.opt.build(self.model.trainable_variables)
-
-        def checkpoint_items(self):
-            return {"model": self.model, "optimizer": self.opt}
-
-        def train_step(self, batch):
-            x, y = batch
-            with tf.GradientTape() as tape:
-                per_example = tf.square(self.model(x)[:, 0] - y)
-                loss = core.replica_loss(per_example)
-            grads = tape.gradient(loss, self.model.trainable_variables)
-            self.opt.apply_gradients(zip(grads, self.model.trainable_variables))
-            return {"loss": tf.reduce_mean(per_example)}
-
-        def evaluate(self, ds):
-            return {"dev_loss": float(np.mean([float(tf.reduce_mean(tf.square(self.model(x)[:, 0] - y)))
-                                              for x, y in ds]))}
+    from tests.core.training.tiny import Regression
 
     x = np.random.default_rng(0).standard_normal((64, 4)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices((x, x.sum(1)))
     out = {}
     for name, strategy in (("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
                            ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
-        task = Tiny()
+        task = Regression(optimizer="sgd", lr=0.1)
         core.fit(task, lambda e: ds.batch(16), ds.batch(32), sys.argv[1] + "/" + name, 3, seed=0,
                  progress=False, strategy=strategy)
-        out[name] = np.concatenate([w.numpy().ravel() for w in task.model.weights])
+        out[name] = task.weights()
     assert task.model.weights[0].numpy().shape == (4, 1)
     print("MAXDIFF", float(np.abs(out["one"] - out["mirrored"]).max()))
     """
@@ -176,7 +134,7 @@ MIRRORED = textwrap.dedent(
 
 def test_mirrored_strategy_over_two_devices_matches_one_device(tmp_path):
     res = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path)], capture_output=True, text=True,
-                         timeout=240)
+                         timeout=240, cwd=REPO)
     assert res.returncode == 0, res.stderr[-3000:]
     diff = float(res.stdout.split("MAXDIFF")[-1])
     assert diff < 1e-5

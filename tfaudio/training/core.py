@@ -258,7 +258,9 @@ def fit(
         )
     task.seed, task.epoch_counter, task.step_counter = seed, epoch_var, step_var
     rng_states = seed_generator_states(task.checkpoint_items())
-    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=2)
+    # One checkpoint is enough to resume: a new one is complete before the manager
+    # points at it and removes the old one (a kill in between keeps the old one).
+    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=1)
     best_ckpt = tf.train.Checkpoint(**_items(task.best_items()))
     best_manager = tf.train.CheckpointManager(best_ckpt, str(best_dir), max_to_keep=1)
 

@@ -62,8 +62,9 @@ class HybridDecoder:
                 big[a, b] += 1
         # P(b | a) and P(</s> | a) share a's row mass
         row = big.sum(1) + end
-        return cls(np.log(priors), np.log(big / row[:, None]), np.log(start / start.sum()), np.log(end / row),
-                   np.log(stay), np.log(1.0 - stay), phones)
+        with np.errstate(divide="ignore"):  # zero counts (no smoothing) are log 0 = -inf
+            return cls(np.log(priors), np.log(big / row[:, None]), np.log(start / start.sum()), np.log(end / row),
+                       np.log(stay), np.log(1.0 - stay), phones)
 
     def decode(self, posteriors: np.ndarray, acoustic_scale: float = 1.0, insertion_penalty: float = 0.0) -> List[int]:
         """Best phone id sequence for state posteriors ``[frames, P * 3]``."""

@@ -31,6 +31,12 @@ class TransferDataConfig:
     embedded_iemocap: Tuple[int, ...] = (2, 1)  # turns per emotion per speaker and dialog; dialogs per session
     seed: int = 0
 
+    def __post_init__(self):
+        if self.alignment not in ("gmm", "equal"):
+            raise ValueError(f"data.alignment {self.alignment!r}: use gmm or equal")
+        if self.context < 0:
+            raise ValueError(f"data.context {self.context}: frames either side must be >= 0")
+
 
 @dataclass(frozen=True)
 class TransferFrontendConfig:

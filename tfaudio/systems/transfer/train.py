@@ -286,6 +286,9 @@ def train(cfg: TransferConfig, stage: str, run_dir, task: Optional[str] = None, 
     with each l in ``frozen``) or ``sweep`` (both bases, every l in both directions)."""
     if stage not in STAGES:
         raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(STAGES)}")
+    for l in (frozen if frozen is not None else cfg.train.frozen):
+        if not 0 <= l <= LAYERS:
+            raise ConfigError(f"--frozen {l}: hold 0..{LAYERS} layers constant")
     run_dir = Path(run_dir)
     check_run_config(run_dir, cfg)
     corpora = Corpora(cfg, progress)

@@ -210,3 +210,35 @@ def test_l5_is_a_feature_extractor(tiny_transfer_run, tiny_cfg):
     for name in ("conv1", "conv2", "fc3", "fc4", "fc5"):
         assert _same(b[name], t[name]), name
     assert not (tiny_transfer_run / "ser/fold0/from-asr-l5-warmup").exists()
+
+
+def test_a_run_directory_keeps_its_settings_and_gains_a_corpus(tmp_path, tiny_cfg):
+    """Base ASR on TIMIT, then base SER on IEMOCAP, then a transfer without flags: all
+    in one directory with one configuration."""
+    import argparse
+    import json
+
+    from tfaudio.config import merge
+    from tfaudio.errors import RunDirError
+    from tfaudio.systems.transfer import cli
+    from tfaudio.systems.transfer import train as T
+
+    parser = argparse.ArgumentParser()
+    cli.add_train_args(parser)
+    args = parser.parse_args(["--stage", "base", "--task", "asr", "--data-dir", "/data/TIMIT", "--run-dir",
+                              str(tmp_path)])
+    cfg = cli.build_config(args)
+    assert cfg.data.timit_dir == "/data/TIMIT" and cfg.model.fc_units == (1024, 1024, 1024)  # paper recipe
+    T.check_run_config(tmp_path, cfg)
+    args = parser.parse_args(["--stage", "base", "--task", "ser", "--data-dir", "/data/IEMOCAP", "--run-dir",
+                              str(tmp_path)])
+    cfg2 = cli.build_config(args)
+    assert (cfg2.data.timit_dir, cfg2.data.iemocap_dir) == ("/data/TIMIT", "/data/IEMOCAP")
+    T.check_run_config(tmp_path, cfg2)
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["iemocap_dir"] == "/data/IEMOCAP"
+    args = parser.parse_args(["--stage", "transfer", "--base", "asr", "--frozen", "2", "--run-dir", str(tmp_path)])
+    assert cli.build_config(args) == cfg2
+    with pytest.raises(RunDirError, match="data.iemocap_dir"):
+        T.check_run_config(tmp_path, merge(cfg2, {"data": {"iemocap_dir": "/elsewhere"}}))
+    with pytest.raises(RunDirError, match="model"):
+        T.check_run_config(tmp_path, merge(cfg2, {"model": {"l2": 0.5}}))

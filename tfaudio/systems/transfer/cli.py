@@ -99,12 +99,32 @@ def _data_key(args) -> str:
 
 
 def build_config(args):
+    """The recipe (``--config``; else the run directory's own ``config.json`` when it
+    exists, so later stages of a run share its settings; else ``transfer/paper`` with
+    a data directory, ``transfer/embedded`` without), then flags and ``--set``."""
+    import json
+    from pathlib import Path
+
+    from tfaudio.cli.common import TRAIN_FLAGS as COMMON_FLAGS
     from tfaudio.cli.common import config_from_args
+    from tfaudio.config import from_dict, merge, parse_set_args, set_path
     from tfaudio.systems.transfer.config import TransferConfig
 
     data_dir = getattr(args, "data_dir", None)
-    recipe = args.config or ("transfer/paper" if data_dir else "transfer/embedded")
     extra = {_data_key(args): data_dir} if data_dir else {}
+    stored = Path(args.run_dir) / "config.json"
+    if args.config is None and stored.exists():
+        d = json.loads(stored.read_text())
+        d.pop("system", None)
+        overrides: dict = {}
+        for attr, key in {**COMMON_FLAGS, **TRAIN_FLAGS}.items():
+            if getattr(args, attr, None) is not None:
+                set_path(overrides, key, getattr(args, attr))
+        for key, value in extra.items():
+            set_path(overrides, key, value)
+        cfg = merge(from_dict(TransferConfig, d, where=str(stored)), overrides)
+        return merge(cfg, parse_set_args(args.set))
+    recipe = args.config or ("transfer/paper" if data_dir else "transfer/embedded")
     return config_from_args(TransferConfig, recipe, args, TRAIN_FLAGS, extra)
 
 

@@ -124,17 +124,35 @@ def build_model(cfg: TransferConfig, task: str) -> AcousticModel:
 RUN_INVARIANTS = ("data", "frontend", "model", "decoder")
 
 
+CORPUS_KEYS = {"timit_dir": "asr", "iemocap_dir": "ser"}
+
+
 def check_run_config(run_dir: Path, cfg: TransferConfig) -> None:
     """``run_dir/config.json`` is written once; every stage of a directory shares
-    data, front-end, model and decoder settings."""
+    data, front-end, model and decoder settings. A corpus root may still be added
+    while no stage of its task was trained (base ASR on TIMIT, then base SER on
+    IEMOCAP in the same directory)."""
     path = run_dir / "config.json"
     new = {"system": "transfer", **to_dict(cfg)}
     if path.exists():
         old = json.loads(path.read_text())
+        changed = False
+        for key, task in CORPUS_KEYS.items():
+            was, now = old["data"].get(key), new["data"][key]
+            if was == now:
+                continue
+            trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
+                if (run_dir / task).exists() else False
+            if was is not None or trained:
+                raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of one "
+                                  f"directory share their corpora (use another --run-dir)")
+            old["data"][key], changed = now, True
         for key in RUN_INVARIANTS:
             if old.get(key) != new[key]:
                 raise RunDirError(f"{run_dir} was trained with a different {key} configuration; stages of one "
                                   f"directory must share it (use another --run-dir)")
+        if changed:
+            write_json_atomic(path, old)
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, new)

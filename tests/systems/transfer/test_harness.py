@@ -147,10 +147,11 @@ def test_exports_through_the_harness(tiny_transfer_run, tmp_path, capsys):
     from tfaudio.systems.transfer.decode import HybridDecoder
     from tfaudio.systems.transfer.export import export_transfer
 
-    last = harness.check_export_versioning(
+    second = harness.check_export_versioning(
         lambda base, v: export_transfer(tiny_transfer_run, task="asr", base_dir=base, version=v, tflite=v is None),
         tmp_path, "transfer-asr")
     first = tmp_path / "transfer-asr" / "1"
+    assert second == tmp_path / "transfer-asr" / "2"
     assert (first / "assets" / "phones.txt").read_text().split()[0] == "aa"
     assert len((first / "assets" / "classes.txt").read_text().split()) == 144
     wave = (0.2 * np.random.default_rng(2).standard_normal((1, 12000))).astype(np.float32)

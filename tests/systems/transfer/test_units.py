@@ -242,3 +242,13 @@ def test_a_run_directory_keeps_its_settings_and_gains_a_corpus(tmp_path, tiny_cf
         T.check_run_config(tmp_path, merge(cfg2, {"data": {"iemocap_dir": "/elsewhere"}}))
     with pytest.raises(RunDirError, match="model"):
         T.check_run_config(tmp_path, merge(cfg2, {"model": {"l2": 0.5}}))
+
+
+def test_mel_stats_of_utterances_of_different_lengths():
+    from tfaudio.evaluation.baselines import band_statistics
+
+    a, b = np.arange(12.0).reshape(4, 3), np.ones((2, 3))
+    got = band_statistics([a, b])
+    np.testing.assert_allclose(got[0], np.concatenate([a.mean(0), a.std(0)]))
+    np.testing.assert_allclose(got[1], [1, 1, 1, 0, 0, 0])
+    np.testing.assert_allclose(band_statistics(a[None]), got[:1])

@@ -27,12 +27,11 @@ import tensorflow as tf
 from tfaudio.atomic import write_bytes
 from tfaudio.config import to_dict
 from tfaudio.datasets.timit import MAP_48_TO_39, PHONES_48
-from tfaudio.errors import ExportError, RunDirError
+from tfaudio.errors import ExportError
 from tfaudio.export.core import check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import model as M
 from tfaudio.systems.transfer import train as T
-from tfaudio.training import core
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ fc5    as fc3
 out    dense 144 (ASR) or 5 (SER) -> softmax
 =====  ===============================================================
 
-He-normal initialisation (zero mean, sqrt(2 / fan-in)). :attr:`AcousticModel.frozen`
+He initialisation (Keras ``HeNormal``: zero mean, standard deviation sqrt(2 / fan-in),
+truncated at two standard deviations). :attr:`AcousticModel.frozen`
 = l runs the first l blocks in inference mode (BatchNorm statistics held) — the
 training task also leaves their weights out of the optimiser.
 """

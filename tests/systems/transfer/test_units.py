@@ -252,3 +252,17 @@ def test_mel_stats_of_utterances_of_different_lengths():
     np.testing.assert_allclose(got[0], np.concatenate([a.mean(0), a.std(0)]))
     np.testing.assert_allclose(got[1], [1, 1, 1, 0, 0, 0])
     np.testing.assert_allclose(band_statistics(a[None]), got[:1])
+
+
+def test_frame_states_per_segment_for_both_methods():
+    """Two segments of 4 and 5 frames: states restart in each; the GMM path uses a
+    trained phone model where there is one and thirds where there is none."""
+    seg_index = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+    utt = {"logmel": np.random.default_rng(0).standard_normal((9, 8)), "seg_index": seg_index,
+           "phones48": ["aa", "iy"]}
+    eq = align.frame_states([utt], "equal")[0]
+    assert eq.tolist() == [0, 0, 1, 2, 0, 0, 1, 1, 2]
+    gmm = align.frame_states([utt], "gmm", align.PhoneAligner(), n_mfcc=4)[0]  # no models: thirds
+    assert gmm.tolist() == eq.tolist()
+    with pytest.raises(Exception, match="data.alignment"):
+        align.frame_states([utt], "viterbi")

@@ -82,7 +82,7 @@ _STOPS = {
     "p": (400.0, 2200.0, False), "t": (2800.0, 7600.0, False), "k": (1400.0, 3600.0, False),
     "b": (400.0, 2200.0, True), "d": (2800.0, 7600.0, True), "g": (1400.0, 3600.0, True),
 }
-_ONSETS = (list(_STOPS) + list(_FRICATIVES) + list(_NASALS) + list(_APPROX) + ["h"])
+_ONSETS = (list(_STOPS) + list(_FRICATIVES) + list(_NASALS) + list(_APPROX) + ["hh"])
 _CODAS = ["t", "d", "k", "s", "z", "n", "m", "ng", "l", "r", "f", "sh", "p"]
 _NUCLEI = list(_VOWELS) + list(_DIPHTHONGS)
 _F45 = (3500.0, 4500.0)
@@ -180,7 +180,7 @@ def _onset(rng: np.random.Generator, label, r: float) -> _Seg:
         return _Seg(label, "nasal", float(rng.uniform(0.04, 0.08) / r))
     if label in _APPROX:
         return _Seg(label, "approx", float(rng.uniform(0.04, 0.07) / r))
-    return _Seg("h", "h", float(rng.uniform(0.04, 0.08) / r))
+    return _Seg("hh", "h", float(rng.uniform(0.04, 0.08) / r))
 
 
 # ----------------------------------------------------------------------------------
@@ -458,8 +458,23 @@ def _write_speaker(root: Path, si: int, spk: SyntheticSpeaker, names: Sequence[s
         words = " ".join(lab for _, _, lab in segs if lab not in ("h#", "pau"))
         write_text(spk_dir / f"{uname}.TXT", f"0 {audio.shape[0]} {words}\n")
         write_text(spk_dir / f"{uname}.PHN", "".join(f"{s} {e} {lab}\n" for s, e, lab in segs))
+        write_text(spk_dir / f"{uname}.WRD", "".join(f"{s} {e} {w}\n" for s, e, w in _words(segs)))
         paths.append(wav)
     return paths
+
+
+def _words(segs: Sequence[Tuple[int, int, str]]) -> List[Tuple[int, int, str]]:
+    """``.WRD`` entries: each run of phones between silences is one word, spelled by
+    its phones joined with ``-``."""
+    words, run = [], []
+    for seg in list(segs) + [(0, 0, "h#")]:
+        if seg[2] in ("h#", "pau"):
+            if run:
+                words.append((run[0][0], run[-1][1], "-".join(lab for _, _, lab in run)))
+            run = []
+        else:
+            run.append(seg)
+    return words
 
 
 def write_timit_tree(
@@ -502,4 +517,47 @@ def write_timit_tree(
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as ex:
             for res in ex.map(_write_speaker, *zip(*jobs)):
                 paths.extend(res)
+    return sorted(paths)
+
+
+def write_timit_release(
+    root,
+    train_speakers: int = 8,
+    dev_speakers: int = 2,
+    test_speakers: int = 2,
+    utterances_per_speaker: int = 8,
+    seed: int = 0,
+    sample_rate: int = 16000,
+    min_seconds: float = 1.0,
+    max_seconds: float = 2.5,
+    speaker_names: Optional[Dict[str, Sequence[str]]] = None,
+    workers: Optional[int] = 1,
+) -> List[Path]:
+    """A miniature TIMIT release: ``TRAIN/`` with ``train_speakers`` synthetic talkers
+    and ``TEST/`` with talkers named after ``speaker_names["dev"]`` and
+    ``speaker_names["test"]`` (the reader's fixed development / core-test lists), spread
+    over the dialect regions DR1..DR8. Every speaker reads SA1, SA2 (shared plans) and
+    ``utterances_per_speaker`` own sentences; ``.WAV`` (SPHERE), ``.PHN``, ``.WRD``
+    and ``.TXT`` as in the corpus. Returns the sorted ``.WAV`` paths."""
+    import dataclasses
+
+    root = Path(root)
+    names = utterance_names(utterances_per_speaker + 2)
+    train = make_speakers(train_speakers, seed)
+    held = make_speakers(dev_speakers + test_speakers, seed + 1)
+    listed = speaker_names or {}
+    jobs = []
+    for si, spk in enumerate(train):
+        jobs.append((root, si, spk, names, seed, sample_rate, min_seconds, max_seconds, "TRAIN",
+                     f"DR{1 + si % 8}"))
+    wanted = list(listed.get("dev", ()))[:dev_speakers] + list(listed.get("test", ()))[:test_speakers]
+    if len(wanted) != dev_speakers + test_speakers:
+        raise ValueError("speaker_names must list at least dev_speakers / test_speakers names")
+    for k, (spk, name) in enumerate(zip(held, wanted)):
+        spk = dataclasses.replace(spk, name=name)
+        jobs.append((root, train_speakers + k, spk, names, seed, sample_rate, min_seconds, max_seconds,
+                     "TEST", f"DR{1 + k % 8}"))
+    paths: List[Path] = []
+    for job in jobs:
+        paths.extend(_write_speaker(*job))
     return sorted(paths)

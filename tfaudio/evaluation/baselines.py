@@ -13,8 +13,11 @@ import numpy as np
 BASELINE_NAME = "LogReg (mel stats)"
 
 
-def band_statistics(features: np.ndarray) -> np.ndarray:
-    """``[N, frames, bands]`` -> ``[N, 2 * bands]``: per-band mean, then per-band std over time."""
+def band_statistics(features) -> np.ndarray:
+    """``[N, frames, bands]`` -> ``[N, 2 * bands]``: per-band mean, then per-band std over time.
+    A list of ``[frames_i, bands]`` arrays (clips of different lengths) works too."""
+    if isinstance(features, (list, tuple)):
+        return np.stack([band_statistics(np.asarray(f)[None])[0] for f in features])
     features = np.asarray(features, np.float64)
     if features.ndim != 3:
         raise ValueError(f"expected features [clips, frames, bands], got shape {features.shape}")
@@ -34,13 +37,13 @@ class MelStatsLogReg:
         self.model = make_pipeline(StandardScaler(),
                                    LogisticRegression(C=c, max_iter=max_iter, random_state=seed))
 
-    def fit(self, features: np.ndarray, labels: np.ndarray) -> "MelStatsLogReg":
+    def fit(self, features, labels: np.ndarray) -> "MelStatsLogReg":
         labels = np.asarray(labels).ravel()
         if len(np.unique(labels)) < 2:
             raise ValueError("the baseline needs training clips of at least two classes")
         self.model.fit(band_statistics(features), labels)
         return self
 
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def predict(self, features) -> np.ndarray:
         """Class ids (the labels given to :meth:`fit`) of ``[N, frames, bands]`` features."""
         return self.model.predict(band_statistics(features))

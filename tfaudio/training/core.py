@@ -226,6 +226,7 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     steps_per_epoch: Optional[int] = None,
+    patience: Optional[int] = None,
 ) -> FitResult:
     """Train ``task`` for ``epochs`` epochs with checkpoints in ``stage_dir``.
 
@@ -233,7 +234,9 @@ def fit(
     the data order depend on the epoch only, which keeps resumed runs reproducible).
     With ``resume=False`` a stage directory that already holds checkpoints is an
     error (nothing is overwritten); with ``resume=True`` training continues after the
-    last finished epoch.
+    last finished epoch. With ``patience`` (and dev data) training stops early once
+    that many epochs passed without a better dev metric (decided from the stored best
+    epoch, so a resumed run stops where the uninterrupted one did).
     """
     stage_dir = Path(stage_dir)
     ckpt_dir, best_dir = stage_dir / "ckpt", stage_dir / "best"
@@ -305,6 +308,10 @@ def fit(
     writer = tf.summary.create_file_writer(str(stage_dir / "tb"))
     history = []
     for epoch in range(start_epoch, epochs):
+        if patience and dev_data is not None and best_epoch_var.numpy() > 0 \
+                and epoch - int(best_epoch_var.numpy()) >= patience:
+            tqdm.write(f"[{stage_dir.name}] early stop: no dev improvement for {patience} epochs")
+            break
         ds = train_data(epoch) if callable(train_data) else train_data
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
         dist_ds = strategy.experimental_distribute_dataset(ds)
@@ -379,6 +386,7 @@ def fit(
         {
             "complete": True,
             "epochs": epochs,
+            "epochs_run": int(epoch_var.numpy()),
             "best_epoch": int(best_epoch_var.numpy()),
             "best": float(best_var.numpy()),
             "monitor": task.monitor,
@@ -388,7 +396,7 @@ def fit(
         stage_dir=stage_dir,
         best_metric=float(best_var.numpy()),
         best_epoch=int(best_epoch_var.numpy()),
-        epochs_run=epochs - start_epoch,
+        epochs_run=int(epoch_var.numpy()) - start_epoch,
         history=history,
         traces=sum(int(fn.experimental_get_tracing_count()) for _, fn in compiled),
     )

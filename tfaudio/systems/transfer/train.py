@@ -1,0 +1,341 @@
+"""Training: base models for ASR and SER, and the frozen-layer transfer, as tasks of
+the shared loop.
+
+Stage directories under ``<run-dir>``::
+
+    asr/base                     ASR base model (TIMIT train, early stopping on dev)
+    ser/fold<k>/base             SER base model of LOSO fold k (session 5 = dev)
+    ser/fold<k>/from-asr-l<l>    ASR -> SER with the first l layers held constant
+    asr/from-ser-l<l>            SER (fold ``data.ser_base_fold``) -> ASR
+    .../from-...-l<l>-warmup     the new output layer alone for one epoch (l < 5)
+
+A transfer copies every block but the output layer from the base model's best
+checkpoint (stage hand-over by named sub-modules), sets the input standardisation
+from the target's training frames, holds blocks 1..l constant (out of the optimiser
+and in inference mode, so their BatchNorm statistics stay too), trains the new output
+layer alone for one epoch (l < 5), then the remaining layers with early stopping
+from there. With l = 5 only the output layer is ever trained.
+
+After each stage its best model is scored (``results.json`` beside it): FER and PER
+(dev, core test) for ASR, frame and utterance error / unweighted error for SER.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfaudio.config import from_dict, to_dict, write_json_atomic
+from tfaudio.errors import ConfigError, RunDirError
+from tfaudio.systems.transfer import data as D
+from tfaudio.systems.transfer import scoring
+from tfaudio.systems.transfer.config import TransferConfig
+from tfaudio.systems.transfer.decode import HybridDecoder
+from tfaudio.systems.transfer.model import BLOCKS, TRANSFERABLE, AcousticModel
+from tfaudio.training import core
+
+log = logging.getLogger(__name__)
+
+TASKS = ("asr", "ser")
+STAGES = ("base", "transfer", "sweep")
+LAYERS = len(TRANSFERABLE)  # l ranges over 0..5
+
+
+def num_classes(task: str) -> int:
+    return len(D.ASR_CLASSES) if task == "asr" else len(D.SER_CLASSES)
+
+
+def other(task: str) -> str:
+    return "ser" if task == "asr" else "asr"
+
+
+class FrameTask(core.Task):
+    """Frame classification with cross entropy (+ l2 of the conv kernels); trains the
+    blocks in ``trainable`` with RMSProp, runs the first ``frozen`` blocks in inference
+    mode. Monitor: dev frame accuracy."""
+
+    monitor = "dev_accuracy"
+    monitor_mode = "max"
+
+    def __init__(self, cfg: TransferConfig, task: str, stats, trainable: Sequence[str], frozen: int = 0,
+                 init_from: Optional[Path] = None, init_blocks: Sequence[str] = ()):
+        self.cfg, self.task, self.stats = cfg, task, stats
+        self.trainable, self.frozen = tuple(trainable), int(frozen)
+        self.init_from, self.init_blocks = init_from, tuple(init_blocks)
+
+    def build(self):
+        cfg = self.cfg
+        self.model = build_model(cfg, self.task)
+        if self.init_from is not None:
+            parts = self.model.named_parts()
+            core.restore_best(self.init_from, {k: parts[k] for k in self.init_blocks})
+        self.model.set_norm(*self.stats)
+        self.model.frozen = self.frozen
+        self.variables = self.model.block_variables(self.trainable)
+        lr = cfg.train.learning_rate_asr if self.task == "asr" else cfg.train.learning_rate_ser
+        self.optimizer = keras.optimizers.RMSprop(lr, rho=cfg.train.rho)
+        self.optimizer.build(self.variables)
+        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+
+    def checkpoint_items(self):
+        return {**self.model.named_parts(), "optimizer": self.optimizer}
+
+    def best_items(self):
+        return self.model.named_parts()
+
+    def train_step(self, batch):
+        x, y = batch
+        with tf.GradientTape() as tape:
+            logits = self.model.logits(x, training=True)
+            ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
+            ce = core.replica_loss(ce)
+            reg = self.model.regularization()
+            loss = ce + reg
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return {"loss": loss, "ce": ce, "l2": reg}
+
+    def predict(self, frames: D.Frames) -> np.ndarray:
+        return predict(self._predict, frames, self.cfg.data.context)
+
+    def evaluate(self, dataset: D.Frames) -> Dict[str, float]:
+        post = self.predict(dataset)
+        return {"dev_accuracy": float(np.mean(np.argmax(post, -1) == dataset.labels))}
+
+
+def predict(fn, frames: D.Frames, context: int) -> np.ndarray:
+    out = [fn(tf.constant(w)).numpy() for w in D.all_windows(frames, context)]
+    return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
+def build_model(cfg: TransferConfig, task: str) -> AcousticModel:
+    return AcousticModel(cfg.model, num_classes(task), 2 * cfg.data.context + 1, cfg.frontend.num_mel_bins,
+                         name=f"{task}_convnet")
+
+
+# ----------------------------------------------------------------------------------
+# run directory
+# ----------------------------------------------------------------------------------
+RUN_INVARIANTS = ("data", "frontend", "model", "decoder")
+
+
+CORPUS_KEYS = {"timit_dir": "asr", "iemocap_dir": "ser"}
+
+
+def check_run_config(run_dir: Path, cfg: TransferConfig) -> None:
+    """``run_dir/config.json`` is written once; every stage of a directory shares
+    data, front-end, model and decoder settings. A corpus root may still be added
+    while no stage of its task was trained (base ASR on TIMIT, then base SER on
+    IEMOCAP in the same directory)."""
+    path = run_dir / "config.json"
+    new = {"system": "transfer", **to_dict(cfg)}
+    if path.exists():
+        old = json.loads(path.read_text())
+        changed = False
+        for key, task in CORPUS_KEYS.items():
+            was, now = old["data"].get(key), new["data"][key]
+            if was == now:
+                continue
+            trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
+                if (run_dir / task).exists() else False
+            if was is not None or trained:
+                raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of one "
+                                  f"directory share their corpora (use another --run-dir)")
+            old["data"][key], changed = now, True
+        for key in RUN_INVARIANTS:
+            if old.get(key) != new[key]:
+                raise RunDirError(f"{run_dir} was trained with a different {key} configuration; stages of one "
+                                  f"directory must share it (use another --run-dir)")
+        if changed:
+            write_json_atomic(path, old)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, new)
+
+
+def load_run_config(run_dir) -> TransferConfig:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise RunDirError(f"{run_dir} holds no trained transfer run (no config.json); train first")
+    d = json.loads(path.read_text())
+    d.pop("system", None)
+    return from_dict(TransferConfig, d)
+
+
+def stage_name(task: str, fold: Optional[int], base: Optional[str] = None, frozen: Optional[int] = None) -> str:
+    head = "asr" if task == "asr" else f"ser/fold{fold}"
+    return f"{head}/base" if base is None else f"{head}/from-{base}-l{frozen}"
+
+
+def load_stage_model(run_dir, cfg: TransferConfig, task: str, stage: str) -> AcousticModel:
+    stage_dir = Path(run_dir) / stage
+    if not core.stage_complete(stage_dir):
+        raise RunDirError(f"{stage_dir}: not trained (train it with tfaudio-train transfer)")
+    model = build_model(cfg, task)
+    core.restore_best(stage_dir, model.named_parts())
+    return model
+
+
+# ----------------------------------------------------------------------------------
+# data of a task
+# ----------------------------------------------------------------------------------
+class Corpora:
+    """The frames of both tasks, loaded on first use."""
+
+    def __init__(self, cfg: TransferConfig, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+        self._timit: Optional[Dict[str, D.Frames]] = None
+        self._iemocap: Optional[D.Frames] = None
+
+    def asr(self) -> Dict[str, D.Frames]:
+        if self._timit is None:
+            self._timit = D.timit_frames(self.cfg, self.progress)
+        return self._timit
+
+    def ser_all(self) -> D.Frames:
+        if self._iemocap is None:
+            self._iemocap = D.iemocap_frames(self.cfg, self.progress)
+        return self._iemocap
+
+    def folds(self):
+        return D.ser_folds(self.cfg, self.ser_all())
+
+    def sets(self, task: str, fold: Optional[int] = None) -> Dict[str, D.Frames]:
+        if task == "asr":
+            return self.asr()
+        folds = {f.index: f for f in D.ser_folds(self.cfg, self.ser_all())}
+        if fold not in folds:
+            raise ConfigError(f"fold {fold}: not among the folds run ({sorted(folds)})")
+        return D.fold_sets(self.ser_all(), folds[fold])
+
+    def decoder(self) -> HybridDecoder:
+        tr = self.asr()["train"]
+        d = self.cfg.decoder
+        return HybridDecoder.from_training(tr.labels, tr.offsets, tr.extra["phones48"], smoothing=d.lm_smoothing,
+                                           prior_floor=d.prior_floor)
+
+
+# ----------------------------------------------------------------------------------
+# stages
+# ----------------------------------------------------------------------------------
+def _fit(cfg: TransferConfig, task: FrameTask, sets, stage_dir: Path, epochs: int, resume: bool, progress: bool,
+         patience: Optional[int]):
+    t = cfg.train
+    batches = D.training_batches(sets["train"], cfg.data.context, t.batch_size, t.seed)
+    return core.fit(task, batches, sets["dev"], stage_dir, epochs=epochs,
+                    config={"system": "transfer", "stage": str(stage_dir.name), **to_dict(cfg)}, resume=resume,
+                    strategy=core.make_strategy(t.strategy), seed=t.seed, progress=progress, patience=patience)
+
+
+def _score(run_dir: Path, stage: str, cfg: TransferConfig, target: str, corpora: Corpora, sets, say) -> dict:
+    model = load_stage_model(run_dir, cfg, target, stage)
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    post = {k: predict(fn, sets[k], cfg.data.context) for k in ("dev", "test")}
+    if target == "asr":
+        res = scoring.asr_scores(post, sets, corpora.decoder(), cfg.decoder)
+    else:
+        res = scoring.ser_scores(post, sets)
+    res["epochs_run"] = core.stage_state(run_dir / stage).get("epochs_run")
+    res["alignment"] = cfg.data.alignment
+    write_json_atomic(run_dir / stage / "results.json", res)
+    say(f"[{stage}] " + ", ".join(f"{k}={v:.4f}" for k, v in res.items() if isinstance(v, float)))
+    return res
+
+
+def train_base(cfg: TransferConfig, task: str, run_dir, corpora: Corpora, fold: Optional[int] = None,
+               resume: bool = False, progress: bool = True, say=print) -> dict:
+    run_dir = Path(run_dir)
+    stage = stage_name(task, fold)
+    sets = corpora.sets(task, fold)
+    if not core.stage_complete(run_dir / stage):
+        say(f"[{stage}] train {len(sets['train'].labels)} / dev {len(sets['dev'].labels)} frames")
+        ft = FrameTask(cfg, task, sets["train"].stats(), BLOCKS)
+        _fit(cfg, ft, sets, run_dir / stage, cfg.train.epochs, resume, progress, cfg.train.patience)
+    if not (run_dir / stage / "results.json").exists():
+        return _score(run_dir, stage, cfg, task, corpora, sets, say)
+    return json.loads((run_dir / stage / "results.json").read_text())
+
+
+def train_transfer(cfg: TransferConfig, base: str, target: str, frozen: int, run_dir, corpora: Corpora,
+                   fold: Optional[int] = None, resume: bool = False, progress: bool = True, say=print) -> dict:
+    """Transfer the base model of ``base`` to ``target`` with ``frozen`` constant blocks."""
+    if base not in TASKS or target not in TASKS or base == target:
+        raise ConfigError(f"--base {base} --target {target}: transfer goes asr -> ser or ser -> asr")
+    if not 0 <= frozen <= LAYERS:
+        raise ConfigError(f"--frozen {frozen}: hold 0..{LAYERS} layers constant")
+    run_dir = Path(run_dir)
+    base_stage = stage_name(base, cfg.data.ser_base_fold if base == "ser" else None)
+    if not core.stage_complete(run_dir / base_stage):
+        raise RunDirError(f"{run_dir / base_stage}: the {base.upper()} base model is not trained "
+                          f"(tfaudio-train transfer --stage base --task {base})")
+    stage = stage_name(target, fold, base, frozen)
+    sets = corpora.sets(target, fold)
+    stats = sets["train"].stats()
+    if not core.stage_complete(run_dir / stage):
+        t = cfg.train
+        if frozen == LAYERS:  # a feature extractor: the output layer alone, with early stopping
+            ft = FrameTask(cfg, target, stats, ("out",), frozen, run_dir / base_stage, TRANSFERABLE)
+            _fit(cfg, ft, sets, run_dir / stage, t.epochs, resume, progress, t.patience)
+        else:
+            warm = run_dir / f"{stage}-warmup"
+            if not core.stage_complete(warm):
+                ft = FrameTask(cfg, target, stats, ("out",), LAYERS, run_dir / base_stage, TRANSFERABLE)
+                _fit(cfg, ft, sets, warm, t.warmup_epochs, resume, progress, None)
+            ft = FrameTask(cfg, target, stats, BLOCKS[frozen:], frozen, warm, ("norm",) + BLOCKS)
+            _fit(cfg, ft, sets, run_dir / stage, t.epochs, resume, progress, t.patience)
+    if not (run_dir / stage / "results.json").exists():
+        return _score(run_dir, stage, cfg, target, corpora, sets, say)
+    return json.loads((run_dir / stage / "results.json").read_text())
+
+
+def fold_ids(corpora: Corpora, task: str) -> List[Optional[int]]:
+    return [f.index for f in corpora.folds()] if task == "ser" else [None]
+
+
+def train(cfg: TransferConfig, stage: str, run_dir, task: Optional[str] = None, base: Optional[str] = None,
+          target: Optional[str] = None, frozen: Optional[Sequence[int]] = None, resume: bool = False,
+          progress: bool = True, say=print) -> dict:
+    """``--stage base`` (``task``: asr, ser or both), ``transfer`` (``base`` -> ``target``
+    with each l in ``frozen``) or ``sweep`` (both bases, every l in both directions)."""
+    if stage not in STAGES:
+        raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(STAGES)}")
+    for l in (frozen if frozen is not None else cfg.train.frozen):
+        if not 0 <= l <= LAYERS:
+            raise ConfigError(f"--frozen {l}: hold 0..{LAYERS} layers constant")
+    run_dir = Path(run_dir)
+    check_run_config(run_dir, cfg)
+    corpora = Corpora(cfg, progress)
+    results = {}
+    if stage == "base":
+        for tk in ([task] if task else list(TASKS)):
+            if tk not in TASKS:
+                raise ConfigError(f"--task {tk!r}: choose asr or ser")
+            for f in fold_ids(corpora, tk):
+                results[stage_name(tk, f)] = train_base(cfg, tk, run_dir, corpora, f, resume, progress, say)
+        return results
+    if stage == "transfer":
+        if base is None and target is None:
+            raise ConfigError("--stage transfer needs --base (asr or ser); --target is the other task")
+        base = base or other(target)
+        target = target or other(base)
+        for l in (frozen if frozen is not None else cfg.train.frozen):
+            for f in fold_ids(corpora, target):
+                results[stage_name(target, f, base, l)] = train_transfer(cfg, base, target, l, run_dir, corpora, f,
+                                                                         resume, progress, say)
+        return results
+    # sweep: both bases, then every l in both directions
+    for tk in TASKS:
+        for f in fold_ids(corpora, tk):
+            results[stage_name(tk, f)] = train_base(cfg, tk, run_dir, corpora, f, resume, progress, say)
+    for b in TASKS:
+        tg = other(b)
+        for l in (frozen if frozen is not None else cfg.train.frozen):
+            for f in fold_ids(corpora, tg):
+                results[stage_name(tg, f, b, l)] = train_transfer(cfg, b, tg, l, run_dir, corpora, f, resume,
+                                                                  progress, say)
+    return results

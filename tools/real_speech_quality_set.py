@@ -82,6 +82,7 @@ def fetch(packages, debs: Path, root: Path) -> dict:
                                        capture_output=True, text=True).stdout.strip()
         dest = root / pkg
         if not dest.is_dir():
+            dest.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], check=True)
     return versions
 

@@ -42,6 +42,8 @@ setup(
             "tfaudio-score=tfaudio.systems.qualitynet.scorer:main",
             "tfaudio-make-quality-set=tfaudio.systems.qualitynet.labels_cli:main",
             "tfaudio-detect=tfaudio.systems.sed.detect:main",
+            "tfaudio-prepare=tfaudio.cli.prepare:main",
+            "tfaudio-embed=tfaudio.systems.cola.embed:main",
         ]
     },
 )

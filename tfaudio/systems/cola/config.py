@@ -34,7 +34,10 @@ class ColaModelConfig:
     # EfficientNet scaling; (1.0, 1.0) is B0. Smaller values only for tiny test models.
     width: float = 1.0
     depth: float = 1.0
-    dropout: float = 0.2  # EfficientNet's own dropout before the (unused) top; kept 0 in the encoder
+    # Batch-norm momentum of every EfficientNet layer (Keras' default 0.99). The moving
+    # statistics are what the frozen encoder runs on downstream; on short runs 0.99
+    # leaves them far from the data and the frozen encoder's output nearly constant.
+    bn_momentum: float = 0.99
     projection_units: int = 512
     similarity: str = "bilinear"  # or "cosine"
     temperature: float = 0.2  # cosine only

@@ -48,7 +48,11 @@ def build_encoder(cfg: ColaModelConfig, fe: ColaFrontendConfig, name: str = "enc
     full = EfficientNet(cfg.width, cfg.depth, 224, dropout_rate=0.0, include_top=False, weights=None,
                         input_shape=(fe.segment_frames, fe.num_mel_bins, 1), pooling="max",
                         name="efficientnetb0" if (cfg.width, cfg.depth) == (1.0, 1.0) else "efficientnet")
-    return keras.Model(full.get_layer("stem_conv_pad").input, full.output, name=name)
+    encoder = keras.Model(full.get_layer("stem_conv_pad").input, full.output, name=name)
+    for layer in encoder.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = float(cfg.bn_momentum)
+    return encoder
 
 
 def stem_layers(model: keras.Model) -> list:

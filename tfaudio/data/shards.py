@@ -92,7 +92,7 @@ def _example(audio: np.ndarray, key: str) -> bytes:
         "samples": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(pcm)])),
         "key": tf.train.Feature(bytes_list=tf.train.BytesList(value=[key.encode("utf-8")])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString()
+    return tf.train.Example(features=tf.train.Features(feature=feat)).SerializeToString(deterministic=True)
 
 
 def _write_one(out_dir: Path, index: int, num_shards: int, items: Sequence[Tuple[str, str]], sample_rate: int,
@@ -126,6 +126,19 @@ def _write_one(out_dir: Path, index: int, num_shards: int, items: Sequence[Tuple
     return record
 
 
+def _remove_dead_temporaries(out_dir: Path) -> None:
+    """Delete the partial shards of writers that died (their pid is in the name)."""
+    for tmp in out_dir.glob(".shard-*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-3])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+            log.info("removed %s (left by a preparation that was killed)", tmp)
+        except (ValueError, IndexError, PermissionError):
+            continue
+
+
 def write_shards(paths: Sequence[str], out_dir, sample_rate: int = 16000, num_shards: Optional[int] = None,
                  files_per_shard: int = 1000, root: Optional[str] = None, max_seconds: Optional[float] = None,
                  workers: Optional[int] = None, progress: bool = True, say=print) -> dict:
@@ -152,6 +165,7 @@ def write_shards(paths: Sequence[str], out_dir, sample_rate: int = 16000, num_sh
                                f"use another --out folder")
     else:
         write_json(plan_path, plan)
+    _remove_dead_temporaries(out_dir)
     groups: Dict[int, List[Tuple[str, str]]] = {i: [] for i in range(num_shards)}
     for key, path in sorted(zip(keys, map(str, paths))):
         groups[shard_of(key, num_shards)].append((key, path))

@@ -55,9 +55,28 @@ def bad_inputs(tmp_path_factory):
     return root
 
 
+def in_process(command: str, argv, capsys):
+    """The command's code path (``tfaudio.cli.common.main``) in this process: the
+    bad-input cases fail before any training, so a fresh interpreter per case would
+    only add TensorFlow's import time. ``test_eval_export_and_embed_of_nothing_are_one_line``
+    and the prepare tests run real subprocesses."""
+    from types import SimpleNamespace
+
+    from tfaudio.cli.common import main
+
+    capsys.readouterr()
+    try:
+        rc = main(command, [str(a) for a in argv])
+    except SystemExit as exc:  # argparse
+        rc = exc.code
+    err = capsys.readouterr().err
+    return SimpleNamespace(returncode=rc, stderr=err, stdout="")
+
+
 @pytest.mark.parametrize("case", ["unreadable", "no_audio", "csv_column", "manifest_column", "unknown_label",
-                                  "bad_set", "folds", "no_pretraining"])
-def test_bad_input_is_one_line(case, bad_inputs, cola_recipe, tmp_path):
+                                  "bad_set", "folds", "no_pretraining",
+                                  "bad_choice"])
+def test_bad_input_is_one_line(case, bad_inputs, cola_recipe, tmp_path, capsys):
     base = ["cola", "--config", cola_recipe, "--run-dir", tmp_path / "run", "--no-progress"]
     args, expect = {
         "unreadable": (["--data-dir", bad_inputs / "junk"], "0 readable clip(s)"),
@@ -71,8 +90,9 @@ def test_bad_input_is_one_line(case, bad_inputs, cola_recipe, tmp_path):
         "folds": (["--stage", "finetune", "--init", "random", "--task", bad_inputs / "task", "--folds", "cv"],
                   "--folds cv: only for UrbanSound8K"),
         "no_pretraining": (["--stage", "linear"], "no finished pretraining"),
+        "bad_choice": (["--similarity", "dot"], "invalid choice: 'dot'"),
     }[case]
-    harness.assert_user_error(harness.run_cli("tfaudio.cli.train", base + args), expect)
+    harness.assert_user_error(in_process("train", base + args, capsys), expect)
 
 
 def test_eval_export_and_embed_of_nothing_are_one_line(tmp_path):

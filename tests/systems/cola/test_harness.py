@@ -161,6 +161,12 @@ def test_classifier_export_and_table1(tiny_cola_run, tmp_path):
     assert 0 <= t1.loc["LogReg (mel stats)", "Test accuracy (%)"] <= 100
     assert "n = 12 test clips" in written["table1_embedded.md"].read_text()
     assert "finetune-pretrained" in written["table1_embedded.md"].read_text()
+    t3 = evaluate_run(tiny_cola_run, table=3, compare=[tiny_cola_run], out_dir=tmp_path / "eval", progress=False,
+                      say=lambda *_: None)
+    row = pd.read_csv(t3["table3_embedded.csv"]).iloc[0]
+    assert row["Similarity"] == "bilinear" and row["Batch size"] == 8 and row["n test clips"] == 12
+    assert row["Linear probe accuracy (%)"] == pytest.approx(t1.loc["COLA frozen (linear probe)",
+                                                                    "Test accuracy (%)"])
 
 
 def test_embed_command(tiny_cola_run, tmp_path):

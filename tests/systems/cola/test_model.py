@@ -37,7 +37,6 @@ def test_segment_is_96_frames_of_the_paper_frontend():
 
 def test_pairs_are_two_distinct_segments_of_the_same_clip():
     seg = 100
-    rng = np.random.default_rng(1)
     lengths = np.array([seg, seg + 1, seg + 5, 400, 1000, 50], np.int32)
     wave = np.zeros((len(lengths), lengths.max()), np.float32)
     for i, n in enumerate(lengths):  # clip i holds the values 1000 i + position: a crop says where it came from

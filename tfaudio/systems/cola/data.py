@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from tfaudio.config import to_dict
@@ -258,7 +257,3 @@ def describe(task: labeled_audio.LabeledTask) -> str:
     s = task.sizes()
     return (f"{task.name} ({task.layout}): {len(task.classes)} classes; train {s['train']}, dev {s['dev']}, "
             f"test {s['test']} clips")
-
-
-def class_counts(df: pd.DataFrame) -> Dict[str, int]:
-    return df["name"].value_counts().to_dict()

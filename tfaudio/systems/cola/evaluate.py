@@ -8,7 +8,6 @@ clips, tested on the same test clips.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -132,7 +131,3 @@ def evaluate_run(run_dir, task: Optional[str] = None, table: int = 1, compare=No
     if table == 1:
         return table1(run_dir, task, out_dir, progress, say)
     return ablation_table(table, compare or [run_dir], task, out_dir, progress, say)
-
-
-def summary(path) -> dict:
-    return json.loads(Path(path).read_text())

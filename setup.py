@@ -45,6 +45,8 @@ setup(
             "tfaudio-make-quality-set=tfaudio.systems.qualitynet.labels_cli:main",
             "tfaudio-detect=tfaudio.systems.sed.detect:main",
             "tfaudio-recognize=tfaudio.systems.transfer.recognize:main",
+            "tfaudio-prepare=tfaudio.cli.prepare:main",
+            "tfaudio-embed=tfaudio.systems.cola.embed:main",
         ]
     },
 )

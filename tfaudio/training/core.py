@@ -403,12 +403,21 @@ def fit(
 
 
 def seeded_batches(
-    ds: tf.data.Dataset, batch_size: int, seed: int, shuffle_buffer: int = 10000
+    ds: tf.data.Dataset, batch_size: int, seed: int, shuffle_buffer: int = 10000,
+    padded: bool = False, drop_remainder: bool = False,
 ) -> Callable[[int], tf.data.Dataset]:
-    """``epoch -> shuffled, batched, prefetched dataset`` with a per-epoch seed."""
+    """``epoch -> shuffled, batched, prefetched dataset`` with a per-epoch seed.
+
+    ``padded=True`` zero-pads variable-length elements (e.g. whole waveforms) to the
+    longest of their batch (``padded_batch``); ``drop_remainder`` drops a last, short
+    batch (a contrastive batch of one clip has no negatives)."""
 
     def make(epoch: int) -> tf.data.Dataset:
         out = ds.shuffle(shuffle_buffer, seed=seed * 100003 + epoch, reshuffle_each_iteration=False)
-        return out.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        if padded:
+            out = out.padded_batch(batch_size, drop_remainder=drop_remainder)
+        else:
+            out = out.batch(batch_size, drop_remainder=drop_remainder)
+        return out.prefetch(tf.data.AUTOTUNE)
 
     return make

@@ -184,3 +184,18 @@ def test_variable_length_batches_trace_the_step_once(tmp_path):
     result = core.fit(Pool(), lambda e: ds, None, tmp_path / "s", 2, progress=False)
     assert result.traces == 1
     assert len(result.history) == 2 and np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_seeded_batches_pad_variable_length_elements_and_can_drop_the_remainder():
+    import tensorflow as tf
+
+    from tfaudio.training import core
+
+    ds = tf.data.Dataset.range(1, 8).map(lambda n: tf.ones([n]))
+    make = core.seeded_batches(ds, 3, seed=0, padded=True, drop_remainder=True)
+    batches = [b.numpy() for b in make(0)]
+    assert len(batches) == 2  # 7 elements: the last, short batch is dropped
+    for b in batches:
+        assert b.shape[0] == 3 and b.shape[1] == int(b.sum(1).max())  # padded to the longest
+    again = [b.numpy() for b in make(0)]
+    assert all((a == b).all() for a, b in zip(batches, again))

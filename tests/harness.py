@@ -66,6 +66,13 @@ def check_help(command_module: str, system: str, words: Sequence[str] = ()) -> s
     return res.stdout
 
 
+def recipe_file(tmp_path_factory, system: str, recipe: Mapping) -> Path:
+    """A tiny recipe written as JSON, for ``--config`` in the CLI tests."""
+    path = tmp_path_factory.mktemp(f"{system}-recipe") / "tiny.json"
+    path.write_text(json.dumps(recipe))
+    return path
+
+
 def check_config_roundtrip(cfg) -> None:
     from tfaudio.config import from_dict, to_dict
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from tfaudio.datasets.text import read_lines
 from tfaudio.errors import DatasetError
 
 #: Corpus label -> class of the four-emotion set (others are dropped).
@@ -51,10 +52,7 @@ def speaker_of(uid: str, where: str = "") -> str:
 def read_emo_evaluation(path) -> List[Tuple[str, str, float, float]]:
     """``(utterance, label, start, end)`` of every utterance line of one EmoEvaluation file."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    lines = read_lines(path)
     out = []
     for i, line in enumerate(lines, 1):
         if not line.startswith("["):

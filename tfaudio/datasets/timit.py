@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from tfaudio.datasets.text import read_lines
 from tfaudio.errors import DatasetError
 
 #: 61 TIMIT phones -> (48-phone training set, 39-phone scoring set); ``q`` -> None (removed).
@@ -97,10 +98,7 @@ def map_phone(phone: str, to: int = 48, where: str = "") -> Optional[str]:
 
 
 def _segments(path: Path, check_phones: bool = False) -> Tuple[Segment, ...]:
-    try:
-        lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    lines = read_lines(path)
     out = []
     for i, line in enumerate(lines, 1):
         if not line.strip():

@@ -1,9 +1,10 @@
 """One tiny COLA run (pretrain, linear probe, supervised baseline; 2 epochs each, a
 quarter-width EfficientNet on a tiny embedded set) shared by the export, embed and
 evaluation tests."""
-import json
 
 import pytest
+
+from tests.harness import recipe_file
 
 COLA_TINY = {
     "model": {"width": 0.25, "depth": 0.25, "projection_units": 16, "bn_momentum": 0.9},
@@ -16,9 +17,7 @@ COLA_TINY = {
 
 @pytest.fixture(scope="session")
 def cola_recipe(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cola-recipe") / "tiny.json"
-    path.write_text(json.dumps(COLA_TINY))
-    return path
+    return recipe_file(tmp_path_factory, "cola", COLA_TINY)
 
 
 @pytest.fixture(scope="session")

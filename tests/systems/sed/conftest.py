@@ -1,8 +1,9 @@
 """One tiny SED run (tri-training + time adversarial, 2 epochs per phase on a tiny
 embedded set) shared by the export, detect and evaluation tests."""
-import json
 
 import pytest
+
+from tests.harness import recipe_file
 
 SED_TINY = {
     "data": {"embedded_sizes": [10, 10, 6, 6], "embedded_rate": 8000, "dev_fraction": 0.2,
@@ -17,9 +18,7 @@ SED_TINY = {
 
 @pytest.fixture(scope="session")
 def sed_recipe(tmp_path_factory):
-    path = tmp_path_factory.mktemp("sed-recipe") / "tiny.json"
-    path.write_text(json.dumps(SED_TINY))
-    return path
+    return recipe_file(tmp_path_factory, "sed", SED_TINY)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """One tiny transfer sweep (both base models, l in {2, 5} both ways, LOSO
 fold 0) shared by the freezing, evaluation and export tests."""
-import json
 
 import pytest
+
+from tests.harness import recipe_file
 
 TRANSFER_TINY = {
     "data": {"embedded_timit": [3, 1, 1, 3], "embedded_iemocap": [1, 1], "folds": [0], "gmm_iterations": 3},
@@ -14,9 +15,7 @@ TRANSFER_TINY = {
 
 @pytest.fixture(scope="session")
 def transfer_recipe(tmp_path_factory):
-    path = tmp_path_factory.mktemp("transfer-recipe") / "tiny.json"
-    path.write_text(json.dumps(TRANSFER_TINY))
-    return path
+    return recipe_file(tmp_path_factory, "transfer", TRANSFER_TINY)
 
 
 @pytest.fixture(scope="session")

@@ -32,6 +32,7 @@ setup(
         "scikit-learn>=1.3",  # the simple baseline row of every results table
         "sed_eval>=0.2.1",  # event- and segment-based F1 of sound event detection (DCASE)
         "sed_scores_eval>=0.0.4",  # PSDS from frame scores (the DCASE implementation)
+        "tensorflow-serving-api>=2.21,<2.22",  # PredictionLog protos of the TF Serving warmup files
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -42,6 +43,7 @@ setup(
             "tfaudio-score=tfaudio.systems.qualitynet.scorer:main",
             "tfaudio-make-quality-set=tfaudio.systems.qualitynet.labels_cli:main",
             "tfaudio-detect=tfaudio.systems.sed.detect:main",
+            "tfaudio-data-service=tfaudio.cli.data_service:main",
         ]
     },
 )

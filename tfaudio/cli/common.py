@@ -63,7 +63,9 @@ DESCRIPTIONS = {
     "train": "Train a system. Without --data-dir each system uses its embedded synthetic "
     "dataset, generated once in the real dataset's on-disk layout.",
     "eval": "Evaluate a trained run and write the paper's tables and figures.",
-    "export": "Export a trained run as a versioned SavedModel (TF Serving layout) plus TFLite.",
+    "export": "Export a trained run as a versioned SavedModel (TF Serving layout, with warmup requests) "
+    "plus TFLite. 'tfaudio-export --serving-config' writes exported_models/models.config for TF Serving "
+    "(see 'tfaudio-export --serving-config --help').",
 }
 
 
@@ -169,6 +171,12 @@ def main(command: str, argv=None) -> int:
             from tfaudio.training.core import check_tf_config
 
             check_tf_config()
+            if getattr(args, "data_service", None):
+                from tfaudio.data.service import DataServiceError
+
+                raise DataServiceError("--data-service with --strategy multiworker is not supported (the "
+                                       "workers would not see the same global batches); use it with one "
+                                       "trainer (default or mirrored strategy)")
         if getattr(args, "data_service", None):
             from tfaudio.data import service
 

@@ -20,6 +20,10 @@ Processing modes (``--data-service-mode``):
 
 Batches arrive in the order the workers deliver them, so a run fed by the service is
 not bit-for-bit reproducible (the exact-resume promise holds for local input only).
+With ``--strategy multiworker`` the service is refused (one line): every worker must
+build the same global batches, which batches in delivery order are not. Use it with
+one trainer process (the default strategy, or ``mirrored`` on a multi-GPU host).
+
 A dataset built on a Python function (``Dataset.from_generator``,
 ``tf.py_function``, ``tf.numpy_function``) cannot leave its process:
 :func:`check_shippable` rejects it with one line naming the op.
@@ -117,8 +121,8 @@ def distribute(ds: tf.data.Dataset, address: str, mode: str = "auto", job_name: 
                steps: Optional[int] = None) -> tf.data.Dataset:
     """``ds`` read through the tf.data service at ``address``.
 
-    ``job_name`` lets several trainers (the workers of one multi-worker job) share one
-    job: each then receives different batches. ``steps`` bounds a ``parallel_epochs``
+    ``job_name`` lets several readers share one job: each then receives different
+    batches. ``steps`` bounds a ``parallel_epochs``
     epoch to the local dataset's number of batches (it is required there, since
     every service worker produces a full epoch).
     """

@@ -355,6 +355,10 @@ def fit(
     default_address, default_mode = input_service.default()
     service_address = data_service or default_address
     service_mode = data_service_mode or default_mode
+    if service_address and multi_worker:
+        raise input_service.DataServiceError(
+            "--data-service with --strategy multiworker is not supported (the workers would not see "
+            "the same global batches); use it with one trainer (default or mirrored strategy)")
 
     with strategy.scope():
         task.build()
@@ -416,10 +420,7 @@ def fit(
         ds = train_data(epoch) if callable(train_data) else train_data
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
         if service_address:
-            # One job per stage and epoch: the workers of a multi-worker job share it.
-            ds = input_service.distribute(ds, service_address, service_mode,
-                                          job_name=f"{stage_dir.name}-{seed}-{epoch}" if multi_worker else None,
-                                          steps=n_steps)
+            ds = input_service.distribute(ds, service_address, service_mode, steps=n_steps)
         if multi_worker:
             # Every worker builds the same global batches; each takes its slice of each.
             options = tf.data.Options()

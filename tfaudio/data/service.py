@@ -14,7 +14,9 @@ Processing modes (``--data-service-mode``):
   (``from_tensor_slices``, ``range``, files); transformations run per worker after the
   split (so a shuffle buffer mixes only the worker's share).
 * ``parallel_epochs``: every worker runs the whole dataset; the loop takes the epoch's
-  number of batches from the merged stream (examples may repeat within an epoch).
+  number of batches from the merged stream. A pipeline with seeded draws gives every
+  worker the same stream, so with W workers a batch may arrive up to W times in an
+  epoch (one worker per trainer avoids it).
 * ``auto`` (default): ``distributed_epoch`` when the dataset's source can be split,
   else ``parallel_epochs``.
 

@@ -34,6 +34,7 @@ setup(
         "sed_scores_eval>=0.0.4",  # PSDS from frame scores (the DCASE implementation)
         "hmmlearn>=0.3",  # monophone GMM-HMM state alignment of TIMIT frame labels
         "editdistance>=0.6",  # phone error rate (Levenshtein distance of phone strings)
+        "tensorflow-serving-api>=2.21,<2.22",  # PredictionLog protos of the TF Serving warmup files
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={
@@ -47,6 +48,7 @@ setup(
             "tfaudio-recognize=tfaudio.systems.transfer.recognize:main",
             "tfaudio-prepare=tfaudio.cli.prepare:main",
             "tfaudio-embed=tfaudio.systems.cola.embed:main",
+            "tfaudio-data-service=tfaudio.cli.data_service:main",
         ]
     },
 )

@@ -281,3 +281,29 @@ def check_tflite_parity(export_dir: Path, inputs: Mapping[str, np.ndarray], tol:
             worst = max(worst, float(np.max(np.abs(v - want[k]))))
     assert worst <= tol, f"TFLite differs from the SavedModel by {worst} > {tol}"
     return worst
+
+
+def check_serving_artifacts(export_dir: Path, system: str, model_name: str) -> int:
+    """Every warmup request of the export runs through its SavedModel signature, and
+    the export's signatures have the input / output names, dtypes and ranks that the
+    README's table documents for ``model_name`` (its sizes are the default recipe's,
+    so fixed sizes of a tiny test model may differ). Returns the number of requests."""
+    import importlib
+
+    from tfaudio.cli.registry import systems
+    from tfaudio.export import serving
+
+    replayed = serving.replay_warmup_requests(export_dir)
+    got = serving.saved_model_signatures(export_dir)
+    documented = serving.function_signatures(
+        importlib.import_module(systems()[system]).serving_signatures()[model_name])
+    assert replayed == 2 * len(got), (replayed, sorted(got))
+
+    def kinds(specs):
+        return {k: (dtype, None if dims is None else len(dims)) for k, (dtype, dims) in specs.items()}
+
+    assert sorted(got) == sorted(documented)
+    for sig, (inputs, outputs) in documented.items():
+        assert kinds(got[sig][0]) == kinds(inputs), sig
+        assert kinds(got[sig][1]) == kinds(outputs), sig
+    return replayed

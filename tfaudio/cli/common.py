@@ -63,7 +63,9 @@ DESCRIPTIONS = {
     "train": "Train a system. Without --data-dir each system uses its embedded synthetic "
     "dataset, generated once in the real dataset's on-disk layout.",
     "eval": "Evaluate a trained run and write the paper's tables and figures.",
-    "export": "Export a trained run as a versioned SavedModel (TF Serving layout) plus TFLite.",
+    "export": "Export a trained run as a versioned SavedModel (TF Serving layout, with warmup requests) "
+    "plus TFLite. 'tfaudio-export --serving-config' writes exported_models/models.config for TF Serving "
+    "(see 'tfaudio-export --serving-config --help').",
 }
 
 
@@ -90,7 +92,15 @@ def add_train_flags(p: argparse.ArgumentParser, run_dir: str, recipes: str, opti
     p.add_argument("--lr", type=float, help=f"{optimizer} learning rate")
     p.add_argument("--seed", type=int, help="seed of every random draw (data order, init, dropout)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
-                   help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+                   help="tf.distribute strategy: mirrored = every local GPU; multiworker = the "
+                   "hosts in TF_CONFIG, run the same command on each (README: 'Scaling out and serving')")
+    p.add_argument("--data-service", metavar="grpc://HOST:PORT",
+                   help="read the training input through a tf.data service dispatcher (started with "
+                   "tfaudio-data-service dispatcher), so decoding and features run on its workers")
+    p.add_argument("--data-service-mode", choices=("auto", "distributed_epoch", "parallel_epochs"),
+                   default="auto", help="distributed_epoch: each example once per epoch, split among the "
+                   "service workers; parallel_epochs: every worker runs the whole input; auto: the first "
+                   "when the input's source can be split")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run; the result equals an uninterrupted run")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
@@ -157,6 +167,20 @@ def main(command: str, argv=None) -> int:
     logging.getLogger("absl").setLevel(logging.WARNING)  # TensorFlow's per-checkpoint INFO lines
     try:
         load_tensorflow()
+        if getattr(args, "strategy", None) == "multiworker":  # before any data is loaded
+            from tfaudio.training.core import check_tf_config
+
+            check_tf_config()
+            if getattr(args, "data_service", None):
+                from tfaudio.data.service import DataServiceError
+
+                raise DataServiceError("--data-service with --strategy multiworker is not supported (the "
+                                       "workers would not see the same global batches); use it with one "
+                                       "trainer (default or mirrored strategy)")
+        if getattr(args, "data_service", None):
+            from tfaudio.data import service
+
+            service.set_default(args.data_service, args.data_service_mode)
         return int(args.func(args) or 0)
     except user_errors() as exc:
         print(f"tfaudio-{command} {args.system}: error: {exc}", file=sys.stderr)

@@ -1,8 +1,10 @@
 """Export: versioned SavedModels in TF Serving layout, TFLite beside them, checked.
 
 ``exported_models/<model>/<version>/`` holds ``saved_model.pb``, ``variables/``,
-``assets/`` (class names etc.), ``model.tflite`` and ``export.json`` (resolved config,
-source checkpoint, the checks it passed). A version is built in a hidden temporary
+``assets/`` (class names etc.), ``assets.extra/tf_serving_warmup_requests`` (TF
+Serving warmup requests for every signature, :mod:`tfaudio.export.serving`),
+``model.tflite`` and ``export.json`` (resolved config, source checkpoint, the checks
+it passed). A version is built in a hidden temporary
 folder next to its final place and renamed into place only after every artifact was
 reloaded and checked, so TF Serving never sees a half-written version and an existing
 version is never overwritten.
@@ -153,7 +155,10 @@ def export_version(
 
     ``write_saved_model(tmp_dir)`` writes the SavedModel into the temporary version
     folder; ``write_tflite(tmp_dir, tflite_path)`` converts it; ``verify(tmp_dir)``
-    reloads everything and returns the checks' results (it raises on failure). Only
+    reloads everything and returns the checks' results (it raises on failure). TF
+    Serving warmup requests for every signature are written (waveforms at
+    ``metadata["sample_rate"]``, default 16 kHz) and replayed through the reloaded
+    SavedModel. Only
     then is the folder renamed to ``<base_dir>/<model_name>/<version>``. An explicit
     ``version`` that exists already is an error.
     """
@@ -168,6 +173,10 @@ def export_version(
     try:
         write_json_atomic(tmp / OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname()})
         write_saved_model(tmp)
+        from tfaudio.export import serving
+
+        rate = int((metadata or {}).get("sample_rate") or 16000)
+        warmup = serving.write_warmup_requests(tmp, model_name, sample_rate=rate)
         if assets:
             (tmp / "assets").mkdir(exist_ok=True)
             for name, text in assets.items():
@@ -175,7 +184,9 @@ def export_version(
         if write_tflite is not None:
             write_tflite(tmp, tmp / "model.tflite")
         checks = verify(tmp) if verify is not None else {}
-        write_json_atomic(tmp / "export.json", {"version": version, "checks": checks, **(metadata or {})})
+        warmup["replayed"] = serving.replay_warmup_requests(tmp)  # as TF Serving will on load
+        write_json_atomic(tmp / "export.json", {"version": version, "checks": checks,
+                                               "serving_warmup": warmup, **(metadata or {})})
         if final.exists():  # another exporter won the race
             raise ExportError(f"{final} appeared while exporting; not overwritten")
         (tmp / OWNER_FILE).unlink()

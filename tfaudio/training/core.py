@@ -158,22 +158,114 @@ def _write_metrics_log(stage_dir: Path, records: list) -> None:
     write_text(stage_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
 
-def replica_loss(per_example_loss: tf.Tensor) -> tf.Tensor:
-    """Mean loss of this replica's batch scaled for cross-replica gradient summing."""
+def replica_count() -> int:
+    """Replicas whose gradients are summed in the current step (1 outside a strategy)."""
     ctx = tf.distribute.get_replica_context()
-    n = ctx.num_replicas_in_sync if ctx is not None else 1
-    return tf.reduce_mean(per_example_loss) / tf.cast(n, per_example_loss.dtype)
+    return ctx.num_replicas_in_sync if ctx is not None else 1
+
+
+def replica_loss(per_example_loss: tf.Tensor, weights: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """This replica's share of the mean loss over the *global* batch: summed over the
+    replicas (as their gradients are) it is the loss of one device seeing the whole
+    batch.
+
+    ``per_example_loss`` has any shape (one value per example, frame, class ...);
+    ``weights`` (same shape, e.g. a 0/1 mask of the labelled frames) makes it a
+    weighted mean (0 when nothing is weighted). With one replica this is the plain
+    (weighted) mean. With several, the denominator (element count or weight sum) is
+    summed over all replicas first, so uneven splits (the last partial batch) and
+    masks that label different amounts per replica give the single-device loss too.
+    """
+    n = replica_count()
+    if weights is None:
+        if n == 1:
+            return tf.reduce_mean(per_example_loss)
+        total = tf.reduce_sum(per_example_loss)
+        count = tf.cast(tf.size(per_example_loss), per_example_loss.dtype)
+    else:
+        weights = tf.cast(weights, per_example_loss.dtype)
+        total = tf.reduce_sum(per_example_loss * weights)
+        count = tf.reduce_sum(weights)
+    if n > 1:
+        count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
+    return total / tf.maximum(count, tf.constant(1e-12 if weights is None else 1.0, total.dtype))
 
 
 def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """``default`` (one device), ``mirrored`` (all local GPUs) or ``multiworker`` (TF_CONFIG)."""
+    """``default`` (one device), ``mirrored`` (every local GPU; without GPUs every
+    logical CPU device, which is one unless configured) or ``multiworker`` (the
+    cluster in ``TF_CONFIG``; see README "Scaling out and serving")."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+            [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     if name == "multiworker":
+        check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r} (default, mirrored, multiworker)")
+
+
+def check_tf_config() -> dict:
+    """The cluster in ``TF_CONFIG`` (what ``--strategy multiworker`` needs), or a
+    :class:`ConfigError` saying what is missing."""
+    import os
+
+    from tfaudio.errors import ConfigError
+
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ConfigError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's "
+                          "task); see README, 'Scaling out and serving'")
+    try:
+        cluster = json.loads(raw)
+        workers = cluster["cluster"].get("worker", [])
+        kind, index = cluster["task"]["type"], int(cluster["task"]["index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"TF_CONFIG is not a cluster description ({exc!r}); expected "
+                          f'{{"cluster": {{"worker": ["host:port", ...]}}, '
+                          f'"task": {{"type": "worker", "index": 0}}}}') from None
+    if kind == "worker" and not 0 <= index < len(workers):
+        raise ConfigError(f"TF_CONFIG: task index {index} is not one of the {len(workers)} workers")
+    return cluster
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run directory (always, except on the non-chief
+    workers of a multi-worker job)."""
+    return bool(getattr(strategy.extended, "should_checkpoint", True))
+
+
+class _WorkerSaver:
+    """A checkpoint manager that writes where this process may write.
+
+    The chief saves into the run directory. The other workers of a multi-worker job
+    take part in every save (saving may need collective ops) but into a temporary
+    folder that is deleted at once, so the run directory holds one writer's files.
+    """
+
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path, max_to_keep: int, chief: bool):
+        self.checkpoint, self.directory, self.max_to_keep, self.chief = checkpoint, directory, max_to_keep, chief
+        self.manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
+
+    def save(self, checkpoint_number: int) -> None:
+        if self.chief:
+            self.manager.save(checkpoint_number=checkpoint_number)
+            return
+        import shutil
+        import tempfile
+
+        tmp = tempfile.mkdtemp(prefix="tfaudio-worker-ckpt-")
+        try:
+            tf.train.CheckpointManager(self.checkpoint, tmp, max_to_keep=1).save(
+                checkpoint_number=checkpoint_number)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)())
 
 
 @dataclass
@@ -227,6 +319,8 @@ def fit(
     progress: bool = True,
     steps_per_epoch: Optional[int] = None,
     patience: Optional[int] = None,
+    data_service: Optional[str] = None,
+    data_service_mode: Optional[str] = None,
 ) -> FitResult:
     """Train ``task`` for ``epochs`` epochs with checkpoints in ``stage_dir``.
 
@@ -237,7 +331,17 @@ def fit(
     last finished epoch. With ``patience`` (and dev data) training stops early once
     that many epochs passed without a better dev metric (decided from the stored best
     epoch, so a resumed run stops where the uninterrupted one did).
+
+    Under a multi-worker strategy every worker runs this with the same arguments and
+    the same (shared) ``stage_dir``: batches are global (each worker takes its slice of
+    every batch), only the chief writes the stage directory, and every worker restores
+    from it, so a job whose workers are all restarted with ``resume=True`` continues
+    after the last finished epoch. ``data_service`` (``grpc://HOST:PORT``, default: the
+    one set by :func:`tfaudio.data.service.set_default`) reads every epoch's dataset
+    through the tf.data service (:mod:`tfaudio.data.service`).
     """
+    from tfaudio.data import service as input_service
+
     stage_dir = Path(stage_dir)
     ckpt_dir, best_dir = stage_dir / "ckpt", stage_dir / "best"
     existing = tf.train.latest_checkpoint(str(ckpt_dir))
@@ -249,6 +353,15 @@ def fit(
     stage_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
+    chief = is_chief(strategy)
+    multi_worker = _multi_worker(strategy)
+    default_address, default_mode = input_service.default()
+    service_address = data_service or default_address
+    service_mode = data_service_mode or default_mode
+    if service_address and multi_worker:
+        raise input_service.DataServiceError(
+            "--data-service with --strategy multiworker is not supported (the workers would not see "
+            "the same global batches); use it with one trainer (default or mirrored strategy)")
 
     with strategy.scope():
         task.build()
@@ -263,9 +376,9 @@ def fit(
     rng_states = seed_generator_states(task.checkpoint_items())
     # One checkpoint is enough to resume: a new one is complete before the manager
     # points at it and removes the old one (a kill in between keeps the old one).
-    manager = tf.train.CheckpointManager(ckpt, str(ckpt_dir), max_to_keep=1)
+    manager = _WorkerSaver(ckpt, ckpt_dir, max_to_keep=1, chief=chief)
     best_ckpt = tf.train.Checkpoint(**_items(task.best_items()))
-    best_manager = tf.train.CheckpointManager(best_ckpt, str(best_dir), max_to_keep=1)
+    best_manager = _WorkerSaver(best_ckpt, best_dir, max_to_keep=1, chief=chief)
 
     records_path = stage_dir / "records.json"
     if existing:
@@ -275,11 +388,12 @@ def fit(
     # The checkpoint is the commit point: records of epochs it does not hold are dropped
     # (they are recomputed, identically), missing log lines are restored.
     records = [r for r in _read_records(records_path) if r["epoch"] <= start_epoch]
-    write_json_atomic(records_path, records)
-    _write_metrics_log(stage_dir, records)
-    if config is not None:
-        write_json_atomic(stage_dir / "config.json", config)
-    write_json_atomic(stage_dir / "state.json", {"complete": False, "epochs": epochs})
+    if chief:
+        write_json_atomic(records_path, records)
+        _write_metrics_log(stage_dir, records)
+        if config is not None:
+            write_json_atomic(stage_dir / "config.json", config)
+        write_json_atomic(stage_dir / "state.json", {"complete": False, "epochs": epochs})
 
     def reduced_step(batch):
         per_replica = strategy.run(task.train_step, args=(batch,))
@@ -305,7 +419,7 @@ def fit(
         compiled.append((spec, fn))
         return fn
 
-    writer = tf.summary.create_file_writer(str(stage_dir / "tb"))
+    writer = tf.summary.create_file_writer(str(stage_dir / "tb")) if chief else tf.summary.create_noop_writer()
     history = []
     for epoch in range(start_epoch, epochs):
         if patience and dev_data is not None and best_epoch_var.numpy() > 0 \
@@ -314,6 +428,13 @@ def fit(
             break
         ds = train_data(epoch) if callable(train_data) else train_data
         n_steps = steps_per_epoch or int(ds.cardinality().numpy())
+        if service_address:
+            ds = input_service.distribute(ds, service_address, service_mode, steps=n_steps)
+        if multi_worker:
+            # Every worker builds the same global batches; each takes its slice of each.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            ds = ds.with_options(options)
         dist_ds = strategy.experimental_distribute_dataset(ds)
         distributed_step = step_for(dist_ds.element_spec)
         reset_seed_generators(rng_states, seed, epoch)
@@ -359,17 +480,20 @@ def fit(
             best_var.assign(metric)
             best_epoch_var.assign(epoch + 1)
             best_manager.save(checkpoint_number=epoch + 1)
-            write_json_atomic(
-                stage_dir / "best.json",
-                {"epoch": epoch + 1, "monitor": task.monitor, "value": metric, **record},
-            )
+            if chief:
+                write_json_atomic(
+                    stage_dir / "best.json",
+                    {"epoch": epoch + 1, "monitor": task.monitor, "value": metric, **record},
+                )
         # Commit: the record first (dropped on resume if the checkpoint did not land),
         # then the checkpoint, then the log derived from the records.
         records.append(record)
-        write_json_atomic(records_path, records)
+        if chief:
+            write_json_atomic(records_path, records)
         epoch_var.assign(epoch + 1)
         manager.save(checkpoint_number=epoch + 1)
-        _write_metrics_log(stage_dir, records)
+        if chief:
+            _write_metrics_log(stage_dir, records)
         with writer.as_default(step=epoch + 1):
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "epoch":
@@ -381,17 +505,18 @@ def fit(
         )
         tqdm.write(f"[{stage_dir.name}] epoch {epoch + 1}/{epochs} {shown} ({record['seconds']}s)")
 
-    write_json_atomic(
-        stage_dir / "state.json",
-        {
-            "complete": True,
-            "epochs": epochs,
-            "epochs_run": int(epoch_var.numpy()),
-            "best_epoch": int(best_epoch_var.numpy()),
-            "best": float(best_var.numpy()),
-            "monitor": task.monitor,
-        },
-    )
+    if chief:
+        write_json_atomic(
+            stage_dir / "state.json",
+            {
+                "complete": True,
+                "epochs": epochs,
+                "epochs_run": int(epoch_var.numpy()),
+                "best_epoch": int(best_epoch_var.numpy()),
+                "best": float(best_var.numpy()),
+                "monitor": task.monitor,
+            },
+        )
     return FitResult(
         stage_dir=stage_dir,
         best_metric=float(best_var.numpy()),

@@ -149,6 +149,7 @@ def test_exports_through_the_harness(run, tmp_path):
     out = harness.check_reload_in_fresh_process(last, {"waveform": clip})
     assert out["probabilities"].shape == (2, 10)
     assert harness.check_tflite_parity(last, {"waveform": clip[:1]}, tol=1e-4) <= 1e-4
+    assert harness.check_serving_artifacts(last, "dfe", "dfe") == 2  # TF Serving warmup, documented signature
 
 
 def test_load_model_gives_the_best_stage(run):

@@ -54,6 +54,14 @@ def test_layout_and_recorded_checks(exported):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp")]
 
 
+def test_serving_warmup_and_documented_signatures(exported):
+    from tests import harness
+
+    _, path, _ = exported
+    assert harness.check_serving_artifacts(path, "qualitynet", "qualitynet") == 6  # 3 signatures x 2
+    assert json.loads((path / "export.json").read_text())["serving_warmup"]["replayed"] == 6
+
+
 def test_float16_model_is_finite_on_digital_silence(exported):
     _, path, _ = exported
     scorer = TFLiteQualityScorer(path / "model_float16.tflite")

@@ -64,6 +64,7 @@ def test_exports_through_the_harness(tiny_sed_run, tmp_path):
     assert harness.check_tflite_parity(last, {"waveform": wave}, tol=1e-4) <= 1e-4
     full = np.sign(np.sin(np.arange(80000) * 0.3)).astype(np.float32)[None]
     assert harness.check_tflite_parity(last, {"waveform": full}, tol=1e-2, tflite_name="model_float16.tflite") <= 1e-2
+    assert harness.check_serving_artifacts(last, "sed", "sed") == 2  # TF Serving warmup, documented signature
 
 
 def test_float16_headroom_needs_the_input_gain():

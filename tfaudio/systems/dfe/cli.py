@@ -150,3 +150,11 @@ def export(args) -> int:
                       data_dir=args.data_dir, tflite=not args.no_tflite)
     print(f"exported: {path}")
     return 0
+
+
+def serving_signatures() -> dict:
+    """{model name: {signature: concrete function}} of this system's exports (the default
+    recipe, untrained weights), read by the README's serving-signature table."""
+    from tfaudio.systems.dfe.export import serving_functions
+
+    return {"dfe": serving_functions()}

@@ -163,3 +163,20 @@ def verify_export(export_dir: Path, num_samples: int, sample_rate: int, real: np
         if out["probabilities"].shape != (2, p.shape[-1]):
             raise ExportError(f"{export_dir}: wrong output shape for input length {n}")
     return {"inputs": checks, "tflite_max_abs_diff": worst if tflite else None}
+
+
+def serving_functions(recipe: str = "dfe/embedded") -> dict:
+    """``{signature: concrete function}`` of an export of ``recipe``'s model, with untrained
+    weights (for the README's signature table: names, dtypes, shapes)."""
+    from tfaudio.config import from_dict, load_recipe
+    from tfaudio.systems.dfe import model as M
+    from tfaudio.systems.dfe.config import DFEConfig
+
+    cfg = from_dict(DFEConfig, load_recipe(recipe), where=recipe)
+    frontend = make_frontend(cfg.frontend)
+    num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
+    frames, mels = frontend.num_frames(num_samples), cfg.frontend.num_mel_bins
+    model = M.build(M.MaskedClassifier(M.build(M.CNNFC(cfg.model), frames, mels), []), frames, mels)
+    names = [f"class{i}" for i in range(model.classifier.fc.units)]
+    serving = DFEServing(frontend, model, names, num_samples)
+    return {"serving_default": serving.serve.get_concrete_function()}

@@ -70,7 +70,7 @@ class CNNFC(keras.Model):
         for i, f in enumerate(cfg.classifier_filters):
             block = [
                 keras.layers.Conv2D(f, cfg.kernel_size, padding="same", use_bias=False),
-                keras.layers.BatchNormalization(momentum=cfg.bn_momentum),
+                keras.layers.BatchNormalization(momentum=cfg.bn_momentum, synchronized=True),
                 keras.layers.ReLU(),
             ]
             if i in self.POOL_AFTER:
@@ -121,7 +121,7 @@ class FilterGenerator(keras.Model):
             keras.layers.Conv2D(f, cfg.kernel_size, padding="same", dilation_rate=d, use_bias=False)
             for f, d in zip(cfg.generator_filters, cfg.generator_dilations)
         ]
-        self.bns = [keras.layers.BatchNormalization(momentum=cfg.bn_momentum) for _ in cfg.generator_filters]
+        self.bns = [keras.layers.BatchNormalization(momentum=cfg.bn_momentum, synchronized=True) for _ in cfg.generator_filters]
         self.pools = [_pool(i) for i in range(len(cfg.generator_filters))]
         k = cfg.kernel_size
         in_ch = (1,) + tuple(cfg.mask_filters[:-1])

@@ -211,3 +211,11 @@ def export(args) -> int:
         c = checks[f"tflite_{q}"]
         print(f"  {c['file']}: {c['bytes'] / 1e6:.2f} MB, max |score error| {c['max_abs_score_error']:.4f}")
     return 0
+
+
+def serving_signatures() -> dict:
+    """{model name: {signature: concrete function}} of this system's exports (the default
+    recipe, untrained weights), read by the README's serving-signature table."""
+    from tfaudio.systems.qualitynet.export import serving_functions
+
+    return {"qualitynet": serving_functions()}

@@ -345,3 +345,14 @@ def newest_export(base_dir="exported_models") -> Optional[Path]:
     versions = [p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()
                 and (p / "saved_model.pb").exists()]
     return max(versions, key=lambda p: int(p.name)) if versions else None
+
+
+def serving_functions(recipe: str = "qualitynet/embedded") -> dict:
+    """``{signature: concrete function}`` of an export of ``recipe``'s model, with untrained
+    weights (for the README's signature table: names, dtypes, shapes)."""
+    from tfaudio.config import from_dict, load_recipe
+
+    cfg = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe(recipe), where=recipe))
+    m = qualitynet_serving_module(QualityNet(cfg.model))
+    return {"serving_default": m.score.get_concrete_function(), "frame_scores": m.frame_scores.get_concrete_function(),
+            "padded_scores": m.padded_scores.get_concrete_function()}

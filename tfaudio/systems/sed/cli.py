@@ -137,3 +137,11 @@ def export(args) -> int:
     path = export_sed(args.run_dir, run=args.run, base_dir=args.out, version=args.version, tflite=not args.no_tflite)
     print(f"exported: {path}")
     return 0
+
+
+def serving_signatures() -> dict:
+    """{model name: {signature: concrete function}} of this system's exports (the default
+    recipe, untrained weights), read by the README's serving-signature table."""
+    from tfaudio.systems.sed.export import serving_functions
+
+    return {"sed": serving_functions()}

@@ -146,3 +146,19 @@ def verify_export(export_dir: Path, num_samples: int, sample_rate: int, num_clas
     if out["frame_probabilities"].shape[0] != 2 or out["clip_probabilities"].shape != (2, num_classes):
         raise ExportError(f"{export_dir}: wrong output shape for a 2 x {num_samples * 2} input")
     return {"inputs": checks, "tflite_max_abs_diff": worst if tflite else None}
+
+
+def serving_functions(recipe: str = "sed/embedded") -> dict:
+    """``{signature: concrete function}`` of an export of ``recipe``'s model, with untrained
+    weights (for the README's signature table: names, dtypes, shapes)."""
+    from tfaudio.config import from_dict, load_recipe
+    from tfaudio.systems.sed.config import SEDConfig
+
+    cfg = from_dict(SEDConfig, load_recipe(recipe), where=recipe)
+    fe = cfg.frontend
+    frontend = M.make_frontend(fe)
+    num_samples = int(round(cfg.data.clip_seconds * fe.sample_rate))
+    parts = M.build_parts(cfg.model, frontend.num_frames(num_samples), fe.num_mel_bins, ("t",))
+    hop = fe.frame_step * M.time_pool(cfg.model) / fe.sample_rate
+    serving = SEDServing(frontend, M.Detector(parts["F"], parts["Ft"]), fe.input_gain, num_samples, hop)
+    return {"serving_default": serving.serve.get_concrete_function()}

@@ -77,7 +77,7 @@ class FeatureExtractor(keras.Model):
                              f"must have one entry per CNN block")
         self.norm = BandNorm(name="band_norm")
         self.convs = [keras.layers.Conv2D(2 * f, 3, padding="same", name=f"conv{i}") for i, f in enumerate(cfg.filters)]
-        self.bns = [keras.layers.BatchNormalization(name=f"bn{i}") for i in range(len(cfg.filters))]
+        self.bns = [keras.layers.BatchNormalization(name=f"bn{i}", synchronized=True) for i in range(len(cfg.filters))]
         self.pools = [keras.layers.MaxPooling2D(tuple(p), name=f"pool{i}") for i, p in enumerate(cfg.pools)]
         self.drops = [keras.layers.Dropout(cfg.dropout) for _ in cfg.filters]
         self.grus = [

@@ -75,20 +75,17 @@ def _bce(p, y):
 
 
 def masked_loss(prob, target, mask) -> tf.Tensor:
-    """Mean BCE over the labelled elements only (0 when the batch holds none),
-    scaled for cross-replica summing through :func:`core.replica_loss`."""
-    axes = list(range(1, len(prob.shape)))
-    per_example = tf.reduce_sum(_bce(prob, target) * mask, axis=axes)
-    n_labelled = tf.reduce_sum(mask)
-    batch = tf.cast(tf.shape(prob)[0], prob.dtype)
-    return core.replica_loss(per_example * batch / tf.maximum(n_labelled, 1.0))
+    """Mean BCE over the labelled elements of the global batch only (0 when it holds
+    none), this replica's share of it (:func:`core.replica_loss` with the mask as
+    weights: the labelled count is summed over replicas before dividing)."""
+    return core.replica_loss(_bce(prob, target), weights=mask)
 
 
 def domain_loss(logits, domain) -> tf.Tensor:
     if len(logits.shape) == 2:  # per frame
         domain = tf.broadcast_to(domain[:, None], tf.shape(logits))
     ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=domain, logits=logits)
-    return core.replica_loss(tf.reshape(ce, [tf.shape(ce)[0], -1]))
+    return core.replica_loss(ce)
 
 
 def clip_map(clip_probs: np.ndarray, targets: np.ndarray) -> float:
@@ -145,7 +142,8 @@ class SEDTask(core.Task):
             total += lf + lc
         if self.use_diversity:
             out["diversity"] = M.diversity(self.parts["F1"].first, self.parts["F2"].first)
-            total += self.cfg.train.diversity_weight * out["diversity"]
+            # a term of the weights alone: every replica has it whole, the sum must not
+            total += self.cfg.train.diversity_weight * out["diversity"] / core.replica_count()
         if self.adversarial != "none":
             out["domain"] = domain_loss(self.parts["D"](h, training=training), batch["domain"])
             total += self.cfg.train.domain_weight * out["domain"]
@@ -170,7 +168,9 @@ class SEDTask(core.Task):
             out = self.losses(batch)
         grads = tape.gradient(out["loss"], self.variables)
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, self.variables) if g is not None])
-        return out
+        # The terms are replica shares of global means; the loop averages over replicas.
+        n = core.replica_count()
+        return {k: v if k == "diversity" else v * n for k, v in out.items()}
 
     def predict(self, part: Part) -> Dict[str, np.ndarray]:
         frames, clips = [], []

@@ -120,5 +120,5 @@ def test_readme_signature_table_is_generated_from_the_code():
     table = serving.signature_table(serving.registered_signatures())
     assert serving.replace_between_markers(text, table) == text, \
         "README's serving-signature table is stale: python -m tfaudio.export.serving --readme README.md"
-    for model in ("dfe", "qualitynet", "sed"):
+    for model in ("dfe", "qualitynet", "sed", "cola", "cola_embedded", "transfer-asr", "transfer-ser"):
         assert f"| {model} | serving_default | in | `waveform` | float32 | [-1, -1] |" in table

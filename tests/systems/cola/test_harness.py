@@ -120,6 +120,7 @@ def test_encoder_exports_through_the_harness(tiny_cola_run, tmp_path):
     first = tmp_path / "cola" / "1"
     meta = json.loads((first / "export.json").read_text())
     assert meta["kind"] == "encoder" and meta["checks"]["tflite_max_rel_diff"] <= 1e-3
+    assert harness.check_serving_artifacts(first, "cola", "cola") == 2  # TF Serving warmup, documented signature
     rng = np.random.default_rng(2)
     for seconds in (0.7, 2.3):
         wave = (0.2 * rng.standard_normal((1, int(16000 * seconds)))).astype(np.float32)
@@ -143,6 +144,7 @@ def test_classifier_export_and_table1(tiny_cola_run, tmp_path):
     path = export_classifier(tiny_cola_run, "linear-pretrained", base_dir=tmp_path)
     classes = (path / "assets" / "class_names.txt").read_text().split()
     assert len(classes) == 6
+    assert harness.check_serving_artifacts(path, "cola", "cola_embedded") == 2
     wave = (0.1 * np.random.default_rng(0).standard_normal((1, 40000))).astype(np.float32)
     assert harness.check_tflite_parity(path, {"waveform": wave}, tol=1e-4) <= 1e-4
     out = tf.saved_model.load(str(path)).signatures["serving_default"](waveform=tf.constant(wave))

@@ -154,6 +154,7 @@ def test_exports_through_the_harness(tiny_transfer_run, tmp_path, capsys):
     assert second == tmp_path / "transfer-asr" / "2"
     assert (first / "assets" / "phones.txt").read_text().split()[0] == "aa"
     assert len((first / "assets" / "classes.txt").read_text().split()) == 144
+    assert harness.check_serving_artifacts(first, "transfer", "transfer-asr") == 2  # TF Serving warmup, documented signature
     wave = (0.2 * np.random.default_rng(2).standard_normal((1, 12000))).astype(np.float32)
     out = harness.check_reload_in_fresh_process(first, {"waveform": wave})
     assert out["frame_posteriors"].shape == (1, 73, 144)  # 1 + (12000 - 400) // 160 frames
@@ -193,6 +194,7 @@ def test_ser_export_gives_utterance_emotions(tiny_transfer_run, tmp_path):
     from tfaudio.systems.transfer.export import export_transfer
 
     path = export_transfer(tiny_transfer_run, task="ser", base_dir=tmp_path)
+    assert harness.check_serving_artifacts(path, "transfer", "transfer-ser") == 2
     wave = (0.1 * np.random.default_rng(3).standard_normal((1, 9000))).astype(np.float32)
     assert harness.check_tflite_parity(path, {"waveform": wave}, tol=1e-4) <= 1e-4
     out = harness.check_reload_in_fresh_process(path, {"waveform": wave})

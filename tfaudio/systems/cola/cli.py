@@ -156,3 +156,11 @@ def export(args) -> int:
         path = export_encoder(args.run_dir, base_dir=args.out, version=args.version, tflite=not args.no_tflite)
     print(f"exported: {path}")
     return 0
+
+
+def serving_signatures() -> dict:
+    """{model name: {signature: concrete function}} of this system's exports (the default
+    recipe, untrained weights), read by the README's serving-signature table."""
+    from tfaudio.systems.cola.export import serving_functions
+
+    return serving_functions()

@@ -189,3 +189,20 @@ def export_classifier(run_dir, run: str, task: Optional[str] = None, fold: Optio
             "classes": classes, "best_dev_accuracy": core.stage_state(stage).get("best"), "config": to_dict(cfg)}
     return _export(serving, base_dir, name, "probabilities", cfg.frontend, meta,
                    assets={"class_names.txt": "\n".join(classes) + "\n"}, version=version, tflite=tflite)
+
+
+def serving_functions(recipe: str = "cola/embedded") -> dict:
+    """``{model name: {signature: concrete function}}`` of the encoder export and of a
+    classifier export on the embedded task, ``recipe``'s model with untrained weights
+    (the README's signature table: names, dtypes, shapes)."""
+    from tfaudio.config import from_dict, load_recipe
+    from tfaudio.datasets.recordings_embedded import LABELLED_FAMILIES
+    from tfaudio.systems.cola.config import ColaConfig
+
+    cfg = from_dict(ColaConfig, load_recipe(recipe), where=recipe)
+    frontend, encoder = M.make_frontend(cfg.frontend), M.build_encoder(cfg.model, cfg.frontend)
+    head = M.make_classifier_head(len(LABELLED_FAMILIES), encoder.output.shape[-1])
+    enc = EncoderServing(frontend, encoder, cfg.frontend)
+    clf = ClassifierServing(frontend, encoder, head, cfg.frontend)
+    return {"cola": {"serving_default": enc.serve.get_concrete_function()},
+            f"cola_{D.EMBEDDED_TASK}": {"serving_default": clf.serve.get_concrete_function()}}

@@ -182,3 +182,11 @@ def export(args) -> int:
                            tflite=not args.no_tflite)
     print(f"exported: {path}")
     return 0
+
+
+def serving_signatures() -> dict:
+    """{model name: {signature: concrete function}} of this system's exports (the default
+    recipe, untrained weights), read by the README's serving-signature table."""
+    from tfaudio.systems.transfer.export import serving_functions
+
+    return serving_functions()

@@ -141,3 +141,20 @@ def verify_export(export_dir: Path, sample_rate: int, num_classes: int, task: st
     if two.shape[0] != 2:
         raise ExportError(f"{export_dir}: wrong output shape {two.shape} for a batch of two")
     return {"inputs": checks, "tflite_max_abs_diff": worst if tflite else None}
+
+
+def serving_functions(recipe: str = "transfer/embedded") -> dict:
+    """``{model name: {signature: concrete function}}`` of both base-model exports of
+    ``recipe``, with untrained weights (the README's signature table: names, dtypes,
+    shapes)."""
+    from tfaudio.config import from_dict, load_recipe
+    from tfaudio.systems.transfer.config import TransferConfig
+
+    cfg = from_dict(TransferConfig, load_recipe(recipe), where=recipe)
+    out = {}
+    for task in ("asr", "ser"):
+        model = T.build_model(cfg, task)
+        model(tf.zeros([1, 2 * cfg.data.context + 1, cfg.frontend.num_mel_bins]))
+        serving = TransferServing(M.make_frontend(cfg.frontend), model, cfg.data.context, task)
+        out[f"transfer-{task}"] = {"serving_default": serving.serve.get_concrete_function()}
+    return out

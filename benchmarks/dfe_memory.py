@@ -38,7 +38,7 @@ def child(stage: str, batch: int, frames: int, mels: int, steps: int) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from dfe_steps import stage_step
+    from _dfe_steps import stage_step
 
     step, x, y, model, variables = stage_step(stage, batch, frames, mels)
     built = rss_mb()

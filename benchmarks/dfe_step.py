@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dfe_steps import stage_step  # noqa: E402
+from _dfe_steps import stage_step  # noqa: E402
 
 
 def step_time(stage: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:

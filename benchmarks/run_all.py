@@ -38,7 +38,8 @@ ROWS = {"scaling": _scaling}
 
 
 def benchmarks():
-    return sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "run_all")
+    return sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py")
+                  if p.stem != "run_all" and not p.stem.startswith("_"))  # _name: a shared module
 
 
 def run(name: str) -> dict:

@@ -246,7 +246,7 @@ class _WorkerSaver:
     """
 
     def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path, max_to_keep: int, chief: bool):
-        self.checkpoint, self.directory, self.max_to_keep, self.chief = checkpoint, directory, max_to_keep, chief
+        self.checkpoint, self.chief = checkpoint, chief
         self.manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
 
     def save(self, checkpoint_number: int) -> None:

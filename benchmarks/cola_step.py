@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _timing import best_seconds_per_step  # noqa: E402
 from tfaudio.config import merge  # noqa: E402
 from tfaudio.systems.cola import train as T  # noqa: E402
 from tfaudio.systems.cola.config import ColaConfig  # noqa: E402
@@ -38,15 +38,7 @@ def seconds_per_step(task, batch, steps: int, repeats: int) -> float:
     task.seed = 0
     task.epoch_counter = tf.Variable(0, dtype=tf.int64)
     task.step_counter = tf.Variable(0, dtype=tf.int64)
-    step = tf.function(task.train_step)
-    step(batch)["loss"].numpy()  # trace + warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step(batch)["loss"].numpy()
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+    return best_seconds_per_step(tf.function(task.train_step), (batch,), steps, repeats)
 
 
 def waves(n: int, seconds: float = 2.0):

@@ -13,24 +13,17 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from _dfe_steps import stage_step  # noqa: E402
+from _timing import best_seconds_per_step  # noqa: E402
 
 
 def step_time(stage: str, batch: int, frames: int, mels: int, steps: int, repeats: int) -> float:
     step, x, y, _, _ = stage_step(stage, batch, frames, mels)
-    step(x, y).numpy()  # trace + warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step(x, y).numpy()
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return best
+    return best_seconds_per_step(step, (x, y), steps, repeats)
 
 
 def main():

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from _timing import best_seconds_per_step  # noqa: E402
 from tfaudio.config import from_dict, load_recipe, merge  # noqa: E402
 from tfaudio.systems.sed import model as M  # noqa: E402
 from tfaudio.systems.sed import train as T  # noqa: E402
@@ -48,15 +48,7 @@ def clips_per_second(cfg: SEDConfig, heads, adversarial: str, diversity: bool, b
         "clip_mask": tf.ones([batch, K]),
         "domain": tf.constant(1.0 - half),
     }
-    step = tf.function(task.train_step)
-    step(batch_data)["loss"].numpy()  # trace + warm up
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step(batch_data)["loss"].numpy()
-        best = min(best, (time.perf_counter() - t0) / steps)
-    return batch / best
+    return batch / best_seconds_per_step(tf.function(task.train_step), (batch_data,), steps, repeats)
 
 
 def main():

@@ -31,7 +31,7 @@ then, for example::
     tfaudio-make-quality-set --clean OUT/clean --noise OUT/noise --out OUT/qset \\
         --splits 0.6 0.2 0.2 --workers 2
 
-Speaker = folder name (see ``tfaudio.systems.qualitynet.labels.speaker_of``), so the
+Speaker = folder name (see ``tfaudio.systems.qualitynet.quality_set.speaker_of``), so the
 set's train/dev/test splits are speaker-disjoint. Assumption, not verified: each
 klettres language folder is one voice, and voices of different languages differ.
 

@@ -14,7 +14,7 @@ from tfaudio.datasets import noise
 from tfaudio.datasets import timit_embedded as ss
 from tfaudio.systems.qualitynet import data as qdata
 from tfaudio.data.cache import cache_root
-from tfaudio.systems.qualitynet.labels import read_manifest
+from tfaudio.systems.qualitynet.manifest import read_manifest
 
 
 def test_utterance_deterministic_and_speech_like():
@@ -131,7 +131,7 @@ def test_embedded_version_change_rebuilds(tmp_path, monkeypatch):
 
 
 def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
-    import tfaudio.systems.qualitynet.labels as quality
+    import tfaudio.systems.qualitynet.quality_set as quality
 
     def boom(*a, **k):
         raise KeyboardInterrupt

@@ -20,7 +20,7 @@ No speech corpus can be downloaded here, so this module *synthesises* one:
 
 The speech is written **in the TIMIT layout** (``<root>/TRAIN/DR1/<SPEAKER>/<UTT>.WAV``
 as NIST SPHERE 16-bit PCM, plus the ``.TXT`` and ``.PHN`` side files TIMIT has), so
-the real TIMIT code path of :func:`tfaudio.systems.qualitynet.labels.make_quality_set` is the one
+the real TIMIT code path of :func:`tfaudio.systems.qualitynet.quality_set.make_quality_set` is the one
 exercised. :func:`ensure_embedded_quality_set` builds speech + noises and labels them
 with PESQ through ``make_quality_set`` once, caching the result under
 ``cache_root()/embedded/qualitynet/<version>/`` (see :mod:`tfaudio.data.cache`).

@@ -34,3 +34,34 @@ def regression_metrics(true, pred) -> Dict[str, float]:
         lcc = float(stats.pearsonr(true, pred)[0])
         srcc = float(stats.spearmanr(true, pred)[0])
     return {"n": n, "mse": mse, "lcc": lcc, "srcc": srcc}
+
+
+def paired_bootstrap_lcc_difference(true, pred_a, pred_b, resamples: int = 2000,
+                                    confidence: float = 0.95, seed: int = 0) -> Dict[str, float]:
+    """LCC(true, a) - LCC(true, b) and its paired-bootstrap percentile interval
+    (``scipy.stats.bootstrap``, items resampled with their true score and both
+    predictions). ``{"diff", "low", "high", "n"}``; NaN when fewer than 3 items or
+    a side is constant."""
+    true = np.asarray(true, np.float64).ravel()
+    a = np.asarray(pred_a, np.float64).ravel()
+    b = np.asarray(pred_b, np.float64).ravel()
+    n = int(true.size)
+    nan = {"diff": float("nan"), "low": float("nan"), "high": float("nan"), "n": n}
+    if n < 3 or np.ptp(true) == 0 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return nan
+
+    def corr(t, p, axis=-1):
+        t = t - t.mean(axis=axis, keepdims=True)
+        p = p - p.mean(axis=axis, keepdims=True)
+        den = np.sqrt((t * t).sum(axis=axis) * (p * p).sum(axis=axis))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (t * p).sum(axis=axis) / den
+
+    def diff(t, x, y, axis=-1):
+        return corr(t, x, axis) - corr(t, y, axis)
+
+    res = stats.bootstrap((true, a, b), diff, paired=True, vectorized=True,
+                          n_resamples=int(resamples), confidence_level=confidence,
+                          method="percentile", random_state=np.random.default_rng(seed))
+    return {"diff": float(diff(true, a, b)), "low": float(res.confidence_interval.low),
+            "high": float(res.confidence_interval.high), "n": n}

@@ -1,4 +1,5 @@
-"""Manifests and the PESQ-labelled quality-set builder (tfaudio.systems.qualitynet.labels)."""
+"""Manifests and the PESQ-labelled quality-set builder (tfaudio.systems.qualitynet.manifest,
+pesq_label, quality_set)."""
 from __future__ import annotations
 
 import json
@@ -15,19 +16,16 @@ import pytest
 import soundfile as sf
 
 from tfaudio.audio.io import load_audio, resample
-from tfaudio.systems.qualitynet import labels as quality
-from tfaudio.systems.qualitynet.labels import (
-    ManifestError,
-    PesqLabelError,
+from tfaudio.audio.files import find_audio_files
+from tfaudio.data.splits import assign_splits
+from tfaudio.systems.qualitynet import pesq_label as quality
+from tfaudio.systems.qualitynet.manifest import ManifestError, read_manifest, write_manifest
+from tfaudio.systems.qualitynet.pesq_label import PesqLabelError, pesq_label
+from tfaudio.systems.qualitynet.quality_set import (
     QualitySetError,
-    assign_splits,
-    find_audio_files,
     make_quality_set,
-    pesq_label,
-    read_manifest,
     speaker_of,
     utterance_id,
-    write_manifest,
 )
 from tfaudio.datasets.noise import write_noise_folder
 from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance, write_timit_tree
@@ -111,7 +109,7 @@ def test_manifest_skip_bad_lists_rows(tmp_path, caplog):
     _touch_wavs(tmp_path, ["a.wav", "b.wav"])
     (tmp_path / "m.csv").write_text(
         "path,score\na.wav,2.0\nb.wav,oops\nmissing.wav,3\nb.wav,4.0\n")
-    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.manifest"):
         df = read_manifest(tmp_path / "m.csv", skip_bad=True)
     assert df["score"].tolist() == [2.0, 4.0]
     text = caplog.text
@@ -139,7 +137,7 @@ def test_manifest_scale_edges_and_max_score(tmp_path, caplog):
     assert read_manifest(tmp_path / "m.csv", max_score=10)["score"].tolist() == [0, 5, 4.64, 7.5]
     with pytest.raises(ManifestError, match="line 3"):
         read_manifest(tmp_path / "m.csv", max_score=4.5)
-    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.manifest"):
         df = read_manifest(tmp_path / "m.csv", skip_bad=True)
     assert df["score"].tolist() == [0, 5, 4.64]
     assert "skipped 1 bad row(s)" in caplog.text and "line 5" in caplog.text
@@ -167,7 +165,7 @@ def test_manifest_duplicates_with_same_score_are_dropped_with_a_warning(tmp_path
     (tmp_path / "m.csv").write_text(
         "path,score,speaker\na.wav,2.0,s1\nb.wav,3.0,s2\na.wav,2.0,s9\nc.wav,1.0,s3\n"
         f"{tmp_path / 'b.wav'},3.0,s2\n")
-    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.manifest"):
         df = read_manifest(tmp_path / "m.csv")
     assert df["path"].tolist() == [str(tmp_path / n) for n in ("a.wav", "b.wav", "c.wav")]
     assert df["speaker"].tolist() == ["s1", "s2", "s3"]  # first row kept
@@ -184,7 +182,7 @@ def test_manifest_duplicates_that_disagree_are_refused(tmp_path, caplog):
     msg = str(ei.value)
     assert "m.txt" in msg and "line 3" in msg and "line 1" in msg
     assert "different scores" in msg and "a.wav" in msg
-    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.labels"):
+    with caplog.at_level(logging.WARNING, logger="tfaudio.systems.qualitynet.manifest"):
         df = read_manifest(tmp_path / "m.txt", skip_bad=True)
     assert df["path"].tolist() == [str(tmp_path / "b.wav")]  # neither a.wav row is trusted
     assert "skipped 2 bad row(s)" in caplog.text
@@ -286,7 +284,7 @@ KW = dict(snrs=SNRS, clean_fraction=0.25, enhanced_fraction=0.35, seed=1, progre
 @pytest.fixture(scope="module")
 def built(tiny_inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("qset")
-    logger = logging.getLogger("tfaudio.systems.qualitynet.labels")
+    logger = logging.getLogger("tfaudio.systems.qualitynet.quality_set")
     records = []
     handler = logging.Handler()
     handler.emit = records.append
@@ -497,3 +495,131 @@ def test_cli_runs(tiny_inputs, tmp_path, capsys):
     skipped = pd.read_csv(tmp_path / "q" / "skipped.csv")
     assert len(df) + len(skipped) == 4 and len(df) >= 1
     assert "train" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------
+# the families plan (codecs, band limits, clipping, dropouts, reverberation)
+# ----------------------------------------------------------------------------------
+FAMILY_MIX = {"noise": 2, "enhanced": 1, "bandlimit": 1, "clipping": 1, "dropout": 1, "reverb": 1}
+
+
+@pytest.fixture(scope="module")
+def family_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qfamilies")
+    write_timit_tree(root / "TIMIT", n_speakers=8, utterances_per_speaker=3, seed=5,
+                     min_seconds=1.0, max_seconds=1.4)
+    write_noise_folder(root / "noise" / "machine", names=("white", "factory1"), seconds=3.0)
+    write_noise_folder(root / "noise" / "vehicle", names=("volvo",), seconds=3.0)
+    return {"clean": root / "TIMIT", "noise": root / "noise"}
+
+
+FAMILY_KW = dict(mix=FAMILY_MIX, clean_fraction=0.2, per_source=2, holdout_noises=["vehicle"],
+                 holdout_share=0.4, splits=(0.5, 0.25, 0.25), seed=4, progress=False)
+
+
+@pytest.fixture(scope="module")
+def families_built(family_inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("qfam-out")
+    result = make_quality_set(family_inputs["clean"], family_inputs["noise"], out, workers=2,
+                              **FAMILY_KW)
+    return {"out": out, "result": result, "df": read_manifest(out / "all.csv")}
+
+
+def test_families_plan_columns_shares_and_labels(families_built):
+    df, out = families_built["df"], families_built["out"]
+    head = (out / "train.csv").read_text().splitlines()[0]
+    assert head == "path,score,condition,speaker,noise,snr,source,family,detail,zero_shot"
+    n_sources = 8 * 3
+    assert len(df) == 2 * n_sources  # two items per clean file
+    clean = df[df["family"] == "clean"]
+    assert len(clean) == round(0.2 * 2 * n_sources)
+    assert clean["source"].is_unique  # at most one clean copy of a file
+    assert (clean["score"] > 4.0).all()
+    assert set(df["family"]) - {"clean"} >= {"noise", "enhanced", "bandlimit", "clipping",
+                                             "dropout", "reverb"}
+    assert np.all(np.isfinite(df["score"])) and df["score"].between(PESQ_MIN, PESQ_MAX).all()
+    for fam, group in df.groupby("family"):
+        for p in group["path"]:
+            assert Path(p).parent.name == fam.split(":")[0].split()[-1]  # audio/<family>/
+    # copies of one file share its speaker, so its split
+    assert df.groupby("source")["split"].nunique().max() == 1
+    assert df.groupby("speaker")["split"].nunique().max() == 1
+
+
+def test_held_out_noise_family_only_in_test(families_built):
+    df = families_built["df"]
+    zero = df[df["zero_shot"] == 1]
+    assert len(zero) > 0 and set(zero["split"]) == {"test"}
+    assert set(zero["family"]) == {"zero-shot noise: vehicle"}
+    assert set(zero["noise"]) == {"volvo"}
+    seen = df[df["split"] != "test"]
+    assert "volvo" not in set(seen["noise"].fillna(""))  # neither noisy nor enhanced
+    assert (df.loc[df["split"] == "test", "zero_shot"] == 1).any()
+
+
+def test_families_plan_is_deterministic_and_resumes(families_built, family_inputs, tmp_path,
+                                                    monkeypatch):
+    out2 = tmp_path / "again"
+    make_quality_set(family_inputs["clean"], family_inputs["noise"], out2, workers=1,
+                     **FAMILY_KW)
+    a = pd.read_csv(families_built["out"] / "all.csv").drop(columns="source")
+    b = pd.read_csv(out2 / "all.csv").drop(columns="source")
+    pd.testing.assert_frame_equal(a, b)
+    for rel in a["path"]:
+        assert (families_built["out"] / rel).read_bytes() == (out2 / rel).read_bytes()
+    calls = []
+    real = quality._pesq
+    monkeypatch.setattr(quality, "_pesq", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = make_quality_set(family_inputs["clean"], family_inputs["noise"], out2, workers=1,
+                              **FAMILY_KW)
+    assert calls == [] and result.computed == 0
+
+
+def test_families_plan_bad_options_are_clear(family_inputs, tmp_path):
+    kw = dict(progress=False, workers=1)
+    with pytest.raises(QualitySetError, match="unknown condition family loud"):
+        make_quality_set(family_inputs["clean"], family_inputs["noise"], tmp_path / "o",
+                         mix={"loud": 1}, **kw)
+    with pytest.raises(QualitySetError, match="held-out noise family cafe not in"):
+        make_quality_set(family_inputs["clean"], family_inputs["noise"], tmp_path / "o",
+                         mix={"noise": 1}, holdout_noises=["cafe"], **kw)
+    with pytest.raises(QualitySetError, match="every noise family is held out"):
+        make_quality_set(family_inputs["clean"], family_inputs["noise"], tmp_path / "o",
+                         mix={"noise": 1}, holdout_noises=["machine", "vehicle"], **kw)
+    with pytest.raises(QualitySetError, match="per_source > 1 needs"):
+        make_quality_set(family_inputs["clean"], family_inputs["noise"], tmp_path / "o",
+                         per_source=2, **kw)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                    reason="the ffmpeg program is not installed (.ci/run installs it)")
+def test_codec_family_with_a_held_out_codec(family_inputs, tmp_path):
+    result = make_quality_set(family_inputs["clean"], family_inputs["noise"], tmp_path / "c",
+                              mix={"codec": 1}, codecs=["opus", "gsm"], holdout_codecs=["mp3"],
+                              holdout_share=0.4, clean_fraction=0.1, splits=(0.5, 0.25, 0.25),
+                              max_utterances=12, workers=2, progress=False, seed=1)
+    df = read_manifest(result.manifests["all"])
+    codec = df[df["condition"].str.startswith("codec")]
+    assert set(codec["condition"]) <= {"codec: opus", "codec: gsm", "codec: mp3"}
+    assert set(codec.loc[codec["split"] != "test", "condition"]) <= {"codec: opus", "codec: gsm"}
+    held = df[df["zero_shot"] == 1]
+    assert set(held["family"]) <= {"zero-shot codec: mp3"} and set(held["split"]) <= {"test"}
+    assert codec["score"].between(PESQ_MIN, 4.5).all()  # a codec always costs something
+    assert codec["detail"].str.match(r"^(opus \d+k|gsm|mp3 \d+k)$").all()
+
+
+def test_cli_mix_options(family_inputs, tmp_path, capsys):
+    from tfaudio.systems.qualitynet.labels_cli import main
+
+    assert main(["--clean", str(family_inputs["clean"]), "--noise", str(family_inputs["noise"]),
+                 "--out", str(tmp_path / "o"), "--per-source", "2"]) == 2
+    assert "need --mix" in capsys.readouterr().err
+    assert main(["--clean", str(family_inputs["clean"]), "--noise", str(family_inputs["noise"]),
+                 "--out", str(tmp_path / "o"), "--mix", "noise=x"]) == 2
+    assert "bad condition weight" in capsys.readouterr().err
+    rc = main(["--clean", str(family_inputs["clean"]), "--noise", str(family_inputs["noise"]),
+               "--out", str(tmp_path / "o"), "--mix", "clipping", "reverb=2",
+               "--max-utterances", "4", "--workers", "1", "--no-progress", "-q"])
+    assert rc == 0
+    df = read_manifest(tmp_path / "o" / "all.csv")
+    assert set(df["family"]) <= {"clean", "clipping", "reverb"}

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from tfaudio.audio import AudioError
 from tfaudio.config import ConfigError, from_dict, load_recipe
-from tfaudio.systems.qualitynet.labels import ManifestError
+from tfaudio.systems.qualitynet.manifest import ManifestError
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
 from tfaudio.training import core
 from tfaudio.systems.qualitynet import train as T

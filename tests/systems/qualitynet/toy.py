@@ -19,7 +19,7 @@ def make_toy_manifests(out_dir, n_train: int = 16, n_dev: int = 6, n_test: int =
     score, condition, speaker, snr); returns the manifest paths.
     """
     from tfaudio.audio import write_audio
-    from tfaudio.systems.qualitynet.labels import write_manifest
+    from tfaudio.systems.qualitynet.manifest import write_manifest
 
     out_dir = Path(out_dir)
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Quality-Net's embedded default data: synthetic TIMIT-layout speech and noises
 (:mod:`tfaudio.datasets.timit_embedded`) labelled with PESQ by the quality-set builder
-(:mod:`tfaudio.systems.qualitynet.labels`), built once in the cache."""
+(:mod:`tfaudio.systems.qualitynet.quality_set`), built once in the cache."""
 from __future__ import annotations
 
 import json
@@ -61,7 +61,7 @@ def ensure_embedded_quality_set(
     """Path of the embedded Quality-Net set, building it on first use.
 
     The returned folder holds ``train.csv``, ``dev.csv``, ``test.csv``, ``all.csv``
-    (read them with :func:`tfaudio.systems.qualitynet.labels.read_manifest`), ``audio/`` and the
+    (read them with :func:`tfaudio.systems.qualitynet.manifest.read_manifest`), ``audio/`` and the
     generated sources under ``sources/speech`` (TIMIT layout) and ``sources/noise``.
     ``cache_dir`` defaults to ``cache_root()/embedded/qualitynet``; the set lives in
     a subfolder named by :func:`embedded_version`, so a changed generator builds a
@@ -69,7 +69,7 @@ def ensure_embedded_quality_set(
     the end: an interrupted build never leaves a half set (``force=True`` rebuilds).
     """
     from tfaudio.data.cache import build_once, embedded_dir
-    from tfaudio.systems.qualitynet.labels import make_quality_set
+    from tfaudio.systems.qualitynet.quality_set import make_quality_set
 
     params = dict(EMBEDDED_DEFAULTS)
     if n_speakers is not None:

@@ -153,8 +153,9 @@ def family_order(family: str):
 def condition_families(rows: pd.DataFrame, max_families: int = MAX_FAMILIES) -> np.ndarray:
     """Coarse condition families of a manifest frame, one per row (str array).
 
-    Per row, from the columns present (``condition``, ``noise``, ``snr``, ``path``,
-    ``source``): *clean* (condition clean / reference / original, or a file that is
+    A non-empty ``family`` column (written by the set builder's families plan) is
+    used as it is. Otherwise per row, from the columns present (``condition``,
+    ``noise``, ``snr``, ``path``, ``source``): *clean* (condition clean / reference / original, or a file that is
     its own source); *enhanced* (condition naming an enhancer: enhanced, denoised,
     Wiener, MMSE, ...); *codec* (condition naming a codec or bit rate: AMR, G.711,
     Opus, EVS, kbps, ...); *noisy: <noise>* for the ``noise`` column's type, or for a
@@ -172,6 +173,8 @@ def condition_families(rows: pd.DataFrame, max_families: int = MAX_FAMILIES) -> 
     fams = np.array([condition_family(*vals) for vals in zip(
         col("condition", ""), col("noise", ""), col("snr", float("nan")), col("path", ""),
         col("source", ""))], dtype=object)
+    given = [_text(v) for v in col("family", "")]  # a manifest's own families win
+    fams = np.array([g if g else f for g, f in zip(given, fams)], dtype=object)
     return cap_groups(fams.astype(str), max_families)
 
 
@@ -204,6 +207,29 @@ def metrics_by_group(true, preds: Mapping[str, np.ndarray], groups, group_name: 
     for c in ("MSE", "LCC", "SRCC"):
         df[c] = df[c].astype(float)
     df.index = pd.MultiIndex.from_tuples(list(rows), names=[group_name, "model"])
+    return df
+
+
+def lcc_difference_table(true, pred, baseline_pred, groups, resamples: int = 2000,
+                         seed: int = 0) -> pd.DataFrame:
+    """Per group (``all`` first): n, the network's and the baseline's LCC, their
+    difference and its paired-bootstrap 95 % interval."""
+    from tfaudio.evaluation.metrics import paired_bootstrap_lcc_difference
+
+    true, pred, baseline_pred = (np.asarray(v, np.float64) for v in (true, pred, baseline_pred))
+    groups = np.asarray(groups).astype(str)
+    rows = {}
+    for g in ["all"] + sorted(set(groups) - {"all"}, key=family_order):
+        sel = np.ones(len(true), bool) if g == "all" else groups == g
+        d = paired_bootstrap_lcc_difference(true[sel], pred[sel], baseline_pred[sel],
+                                            resamples=resamples, seed=seed)
+        a = regression_metrics(true[sel], pred[sel])["lcc"]
+        b = regression_metrics(true[sel], baseline_pred[sel])["lcc"]
+        rows[g] = {"n": d["n"], "LCC network": a, "LCC baseline": b, "difference": d["diff"],
+                   "95% low": d["low"], "95% high": d["high"]}
+    df = pd.DataFrame(rows).T
+    df["n"] = df["n"].astype(int)
+    df.index.name = "family"
     return df
 
 
@@ -468,6 +494,13 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
             f"{res.probe['noisy-region drop']:.3f} inside the noisy region and "
             f"{res.probe['clean-region drop']:.3f} on the clean frames around it.")
     files.update(write_table(by_family, out_dir, "metrics", note=note))
+    if base is not None:
+        gap = lcc_difference_table(qset.scores, res.pred, preds[base.name], families)
+        files.update(write_table(gap, out_dir, "lcc_difference", note=(
+            f"LCC of {NETWORK} minus LCC of {base.name} on the same test utterances, with the "
+            f"paired-bootstrap 95 % interval (2,000 resamples of the row's utterances, "
+            f"percentile method, scipy.stats.bootstrap); n = utterances. An interval above 0 "
+            f"shows the network better on that family.")))
     files.update(write_table(by_condition, out_dir, "metrics_by_condition",
                              note=f"Run `{run_dir}`, test manifest `{manifest}`; one row per "
                                   f"`condition` value, n = utterances."))
@@ -496,6 +529,9 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
         "by_family": records(by_family, NETWORK),
         "frame_variance_clean": res.frame_variance_clean, **res.probe,
     }
+    if base is not None:
+        metrics["lcc_difference"] = {g: {k.lower().replace(" ", "_"): v for k, v in r.items()}
+                                     for g, r in gap.iterrows()}
     if base is not None:
         metrics["baseline"] = {
             **base.to_dict(),

@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from tfaudio.audio import AudioError
 from tfaudio.config import to_dict
-from tfaudio.systems.qualitynet.labels import ManifestError
+from tfaudio.systems.qualitynet.manifest import ManifestError
 from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, valid_frame_count

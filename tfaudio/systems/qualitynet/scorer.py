@@ -247,7 +247,7 @@ def load_scorer(tflite=None, model=None, run_dir=None, exports="exported_models"
 def find_audio(inputs) -> Tuple[List[Path], List[Tuple[str, str]]]:
     """Files given directly, plus audio files found in given folders (sorted)."""
     from tfaudio.audio import AUDIO_EXTENSIONS
-    from tfaudio.systems.qualitynet.labels import find_audio_files
+    from tfaudio.audio.files import find_audio_files
 
     files, missing = [], []
     for item in inputs:

@@ -11,7 +11,7 @@ before stage folders existed, with these files at its top, is still read)
 Data
 ----
 A manifest (``path,score[,condition,speaker,...]``, see
-:func:`tfaudio.systems.qualitynet.labels.read_manifest`) is decoded once with
+:func:`tfaudio.systems.qualitynet.manifest.read_manifest`) is decoded once with
 :func:`tfaudio.audio.load_audio` in a thread pool (resampled to the model's rate,
 mono; longer clips cropped to ``data.max_seconds`` if set). A bad row (including a
 score outside ``[0, max(5, model.q_max)]`` or a file listed twice with different
@@ -68,7 +68,7 @@ import tensorflow as tf
 from tfaudio.config import ConfigError, to_dict
 from tfaudio.data.pipeline import decode_files, graph_fn
 from tfaudio.data.splits import assign_splits
-from tfaudio.systems.qualitynet.labels import MAX_SCORE, ManifestError, read_manifest
+from tfaudio.systems.qualitynet.manifest import MAX_SCORE, ManifestError, read_manifest
 from tfaudio.evaluation.metrics import regression_metrics
 from tfaudio.systems.qualitynet.config import (  # noqa: F401  (re-exported)
     MONITORS, QualityNetAugmentConfig, QualityNetConfig, QualityNetDataConfig, QualityNetRunConfig,

@@ -74,7 +74,7 @@ class TFLiteRunner:
         for name, value in inputs.items():
             if name not in self.inputs:
                 raise ValueError(f"unknown input {name!r} (model inputs: {sorted(self.inputs)})")
-            arrays[self.inputs[name]] = np.ascontiguousarray(value)
+            arrays[self.inputs[name]] = np.asarray(value, order="C")  # keeps 0-d scalars
         if any(self._shapes.get(i) != a.shape for i, a in arrays.items()):
             for i, a in arrays.items():
                 interp.resize_tensor_input(i, list(a.shape), strict=False)

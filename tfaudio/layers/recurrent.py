@@ -62,7 +62,7 @@ lengths (batch of equal-length clips, or batch 1 on device) a plain reverse is u
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -122,7 +122,9 @@ def lstm_scan(
     chunk: int = DEFAULT_CHUNK,
     block: int = DEFAULT_BLOCK,
     recurrent_dropout_mask: Optional[tf.Tensor] = None,
-) -> tf.Tensor:
+    initial_state: Optional[Tuple[tf.Tensor, tf.Tensor]] = None,
+    return_state: bool = False,
+):
     """Run the LSTM recurrence over a pre-projected sequence.
 
     Args:
@@ -135,11 +137,15 @@ def lstm_scan(
             steps instead of once per ``chunk`` steps (``block <= 1``: one loop).
         recurrent_dropout_mask: optional ``[batch, units]`` multiplier applied to
             the previous hidden state before the recurrent matmul.
+        initial_state: optional ``(h, c)``, each ``[batch, units]`` (default zeros).
+        return_state: also return the final ``(h, c)``.
 
     Returns:
-        Hidden states ``[batch, time, units]`` (zero initial state).  Steps after
-        ``time`` introduced by rounding up to a whole chunk are computed on zero
-        input and dropped.
+        Hidden states ``[batch, time, units]``, and with ``return_state`` the final
+        ``h``, ``c``.  Steps after ``time`` introduced by rounding up to a whole
+        chunk are computed on zero input and dropped; the final state is the state
+        after them, so it is the state after the last frame only when ``time`` is a
+        multiple of ``chunk`` (streaming callers feed whole chunks).
     """
     chunk = int(chunk)
     block = max(1, int(block))
@@ -188,9 +194,13 @@ def lstm_scan(
         )
         return h, c, outputs
 
-    zeros = tf.zeros(tf.stack([batch, units]), dtype=dtype)
+    if initial_state is None:
+        zeros = tf.zeros(tf.stack([batch, units]), dtype=dtype)
+        h0 = c0 = zeros
+    else:
+        h0, c0 = (tf.cast(v, dtype) for v in initial_state)
     if block == 1:
-        _, _, outputs = chunk_loop(tf.constant(0, tf.int32), num_chunks, zeros, zeros)
+        h_end, c_end, outputs = chunk_loop(tf.constant(0, tf.int32), num_chunks, h0, c0)
         y = outputs.stack()  # [chunks, chunk, B, u]
     else:
         num_blocks = (num_chunks + block - 1) // block
@@ -206,12 +216,14 @@ def lstm_scan(
             # Unwritten tail slots of the last block stack as zeros.
             return b + 1, h, c, blocks.write(b, inner.stack())
 
-        _, _, _, blocks = tf.while_loop(
-            lambda b, *_: b < num_blocks, outer, (tf.constant(0, tf.int32), zeros, zeros, blocks)
+        _, h_end, c_end, blocks = tf.while_loop(
+            lambda b, *_: b < num_blocks, outer, (tf.constant(0, tf.int32), h0, c0, blocks)
         )
         y = blocks.stack()  # [blocks, block, chunk, B, u]
     y = tf.reshape(y, [-1, batch, units])
     y = tf.transpose(y, [1, 0, 2])
+    if return_state:
+        return y[:, :steps], h_end, c_end
     return y[:, :steps]
 
 
@@ -272,6 +284,10 @@ class LoopLSTM(keras.layers.Layer):
         lengths: optional int ``[batch]`` valid frames per row.
         mask: optional bool ``[batch, time]`` (ignored if ``lengths`` is given).
         training: enables dropout.
+        initial_state: optional ``(h, c)`` to start from (streaming).
+        return_state: return ``(outputs, h, c)``; forward direction, no lengths, and
+            ``time`` a multiple of ``chunk`` for ``h, c`` to be the state after the
+            last frame (see :func:`lstm_scan`).
     """
 
     def __init__(
@@ -360,7 +376,8 @@ class LoopLSTM(keras.layers.Layer):
         return mask if self.return_sequences else None
 
     # -- forward ---------------------------------------------------------------
-    def call(self, inputs, mask=None, lengths=None, training=None):
+    def call(self, inputs, mask=None, lengths=None, training=None, initial_state=None,
+             return_state=False):
         x = tf.convert_to_tensor(inputs)
         if x.dtype != self.compute_dtype:
             x = tf.cast(x, self.compute_dtype)
@@ -399,9 +416,13 @@ class LoopLSTM(keras.layers.Layer):
         )
         y = lstm_scan(
             xproj, recurrent, chunk=self.chunk, block=self.block,
-            recurrent_dropout_mask=rec_mask,
+            recurrent_dropout_mask=rec_mask, initial_state=initial_state,
+            return_state=return_state,
         )
-
+        if return_state:  # streaming: whole chunks, no padding (see lstm_scan)
+            if lengths is not None or self.go_backwards or not self.return_sequences:
+                raise ValueError("return_state is for forward sequences without lengths")
+            return y
         if not self.return_sequences:
             if lengths is None:
                 return y[:, -1]

@@ -58,8 +58,8 @@ def test_serving_warmup_and_documented_signatures(exported):
     from tests import harness
 
     _, path, _ = exported
-    assert harness.check_serving_artifacts(path, "qualitynet", "qualitynet") == 6  # 3 signatures x 2
-    assert json.loads((path / "export.json").read_text())["serving_warmup"]["replayed"] == 6
+    assert harness.check_serving_artifacts(path, "qualitynet", "qualitynet") == 8  # 4 signatures x 2
+    assert json.loads((path / "export.json").read_text())["serving_warmup"]["replayed"] == 8
 
 
 def test_float16_model_is_finite_on_digital_silence(exported):
@@ -93,7 +93,7 @@ def test_saved_model_reloads_in_a_fresh_process(exported, tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert out["signatures"] == ["frame_scores", "padded_scores", "serving_default"]
+    assert out["signatures"] == ["frame_scores", "padded_scores", "serving_default", "stream"]
     assert out["frames_shape"] == [2, 1 + x.shape[1] // 256]
     # the same numbers as the trained checkpoint and as the TFLite file
     model, _ = T.load_trained_model(path.parent.parent.parent / "run")

@@ -95,7 +95,20 @@ def qualitynet_serving_module(model: QualityNet) -> tf.Module:
     module.score = score
     module.frame_scores = frame_scores
     module.padded_scores = padded_scores
+    if model.config.center:
+        from tfaudio.systems.qualitynet.streaming import stream_function
+
+        module.stream = stream_function(model)
     return module
+
+
+def saved_model_signatures(serving: tf.Module) -> Dict[str, object]:
+    """The SavedModel's signatures (``stream`` only for centred-frame models)."""
+    sigs = {"serving_default": serving.score, "frame_scores": serving.frame_scores,
+            "padded_scores": serving.padded_scores}
+    if hasattr(serving, "stream"):
+        sigs["stream"] = serving.stream
+    return sigs
 
 
 def qualitynet_tflite_function(model: QualityNet):
@@ -126,6 +139,22 @@ def _tflite_outputs(model: QualityNet, waveform) -> Dict[str, tf.Tensor]:
     return {"score": out["score"], "frame_scores": out["frame_scores"]}
 
 
+def convert_stream_tflite(model: QualityNet, path=None, quantization: Optional[str] = None) -> bytes:
+    """The streaming twin (:mod:`tfaudio.systems.qualitynet.streaming`): builtin ops,
+    one signature ``serving_default``: ``waveform [1, n]``, ``h``, ``c`` ``[1, units]``,
+    ``peak [1]``, ``emit []`` int32 -> ``frame_scores [1, emit]``, ``h``, ``c``."""
+    from tfaudio.systems.qualitynet.streaming import stream_function
+
+    if not model.built:
+        model.build((None, None))
+    fn = stream_function(model)
+    data = convert_tflite(lambda waveform, h, c, peak, emit: model.stream_step(waveform, h, c, peak, emit),
+                          fn.input_signature, track=model, quantization=quantization)
+    if path is not None:
+        write_bytes(path, data)
+    return data
+
+
 def convert_qualitynet_tflite(model: QualityNet, path=None, quantization: Optional[str] = None) -> bytes:
     """Builtin-ops-only TFLite flatbuffer with a dynamic samples axis (one signature,
     ``serving_default``: waveform ``[1, None]`` -> ``score``, ``frame_scores``),
@@ -147,6 +176,9 @@ PARITY_TOLERANCE = 1e-3
 CHECK_SECONDS = (1.0, 5.0)
 QUANTIZATIONS = ("float16", "int8")
 SIGNATURES = ("serving_default", "frame_scores", "padded_scores")
+STREAM_FILE = "model_stream.tflite"
+#: Streaming checks: look-ahead / hop (frames) and how far the TFLite twin may differ.
+STREAM_CHECK = {"lookahead": 64, "hop": 64}
 
 README = """\
 Quality-Net (non-intrusive speech quality, PESQ-like scale) exported by tfaudio.
@@ -156,6 +188,8 @@ SavedModel signatures (waveform: float32 [batch, samples], 16 kHz mono, any leng
   frame_scores(waveform)             -> frame_scores [batch, 1 + samples // 256], score [batch]
   padded_scores(waveform, lengths)   -> score, frame_scores, frame_mask  (right-padded batch,
                                         lengths = valid samples per row, int32 [batch])
+  stream(waveform, h, c, peak, emit) -> frame_scores [1, emit], h, c  (one streaming step:
+                                        see model_stream.tflite below)
 
 TFLite (model.tflite, builtin ops only; model_float16 / model_int8 if present):
   signature serving_default, input waveform float32 [1, n] (shape signature [1, -1]),
@@ -164,6 +198,19 @@ TFLite (model.tflite, builtin ops only; model_float16 / model_int8 if present):
   invoke(); get_tensor(score). The same length can be invoked again without re-allocating.
   Python: ai_edge_litert.interpreter.Interpreter(model_path=..., num_threads=1)
           .get_signature_runner("serving_default")(waveform=x[None, :])
+
+Streaming (model_stream.tflite, builtin ops, signature serving_default), for frame scores
+as audio arrives. Keep the samples of the frames not yet scored; frame t covers samples
+t*256-256 .. t*256+256 (zeros before the start). Each step scores frames s..s+hop-1 once
+lookahead more frames have arrived:
+  inputs  waveform float32 [1, (hop + lookahead + 1) * 256]  (samples from s*256-256),
+          h, c float32 [1, units]  (zeros at the start, then the outputs of the last step),
+          peak float32 [1]         (running peak of the stream, or a fixed one),
+          emit int32 []            (hop: a multiple of 16; at the end of the stream, the
+                                    frames left, 1 + n // 256 in all, with zeros after the end)
+  outputs frame_scores [1, emit], h, c.
+The forward LSTM state is carried, the backward one looks lookahead frames ahead; the last
+step equals whole-file scoring. Python: tfaudio.systems.qualitynet.streaming.
 """
 
 
@@ -180,7 +227,7 @@ def _inputs(sample_rate: int, real: Sequence[np.ndarray]) -> Dict[str, np.ndarra
 
 
 def verify_export(export_dir, config: Optional[QualityNetConfig] = None, real: Sequence[np.ndarray] = (),
-                  tflite: bool = True, quantize: Sequence[str] = ()) -> dict:
+                  tflite: bool = True, quantize: Sequence[str] = (), stream: bool = False) -> dict:
     """Reload what was written and check it (module docstring); raises ExportError."""
     export_dir = Path(export_dir)
     c = config or QualityNetConfig()
@@ -252,7 +299,55 @@ def verify_export(export_dir, config: Optional[QualityNetConfig] = None, real: S
             checks[f"tflite_{q}"] = {"file": path.name, "bytes": path.stat().st_size,
                                      "max_abs_score_error": float(max(errs)),
                                      "mean_abs_score_error": float(np.mean(errs))}
+    if stream:
+        checks["stream"] = _verify_stream(export_dir, sigs, c, inputs, ref)
     return checks
+
+
+def _verify_stream(export_dir: Path, sigs, c: QualityNetConfig, inputs, ref) -> dict:
+    """Stream the longest check inputs through the SavedModel's ``stream`` signature and
+    through ``model_stream.tflite``: the two must agree (:data:`PARITY_TOLERANCE`); the
+    difference to whole-file scoring is recorded (last step: must be exact)."""
+    from tfaudio.systems.qualitynet import streaming as S
+
+    if "stream" not in sigs:
+        raise ExportError(f"{export_dir}: SavedModel lacks the 'stream' signature")
+    longest = max(CHECK_SECONDS)
+    names = [k for k in inputs if k.endswith(f"_{longest:g}s") and not k.startswith("silence")]
+    kw = dict(lookahead=STREAM_CHECK["lookahead"], hop=STREAM_CHECK["hop"],
+              frame_step=c.frame_step, frame_length=c.frame_length,
+              sample_rate=c.sample_rate, chunk=c.lstm_chunk)
+    worst = {"tflite_vs_saved_model": 0.0, "vs_whole_file": 0.0, "last_step_vs_whole_file": 0.0,
+             "score_vs_whole_file": 0.0}
+    for name in names:
+        x = inputs[name]
+        peak = float(np.max(np.abs(x))) or 1.0
+        tf_scores = S.stream_file_scores(
+            S.StreamingScorer(S.saved_model_step(sigs["stream"]), c.lstm_units, peak=peak, **kw), x)
+        lite = S.StreamingScorer(S.tflite_step(export_dir / STREAM_FILE), c.lstm_units, peak=peak, **kw)
+        lite_scores = S.stream_file_scores(lite, x)
+        whole = ref[name][1]
+        if tf_scores.shape != whole.shape or lite_scores.shape != whole.shape:
+            raise ExportError(f"{export_dir}: streaming gave {tf_scores.shape[0]} / "
+                              f"{lite_scores.shape[0]} frame scores on {name}, whole-file "
+                              f"{whole.shape[0]}")
+        d_lite = float(np.max(np.abs(lite_scores - tf_scores)))
+        if not d_lite <= PARITY_TOLERANCE:
+            raise ExportError(f"{export_dir}: {STREAM_FILE} differs from the SavedModel's stream "
+                              f"signature by {d_lite:.2e} on {name}")
+        tail = lite.last_step_frames  # frames of the stream's last step
+        d_last = float(np.max(np.abs(tf_scores[-tail:] - whole[-tail:])))
+        if not d_last <= 1e-4:
+            raise ExportError(f"{export_dir}: the stream's last step differs from whole-file "
+                              f"scoring by {d_last:.2e} on {name}")
+        worst["tflite_vs_saved_model"] = max(worst["tflite_vs_saved_model"], d_lite)
+        worst["last_step_vs_whole_file"] = max(worst["last_step_vs_whole_file"], d_last)
+        worst["vs_whole_file"] = max(worst["vs_whole_file"], float(np.max(np.abs(tf_scores - whole))))
+        worst["score_vs_whole_file"] = max(worst["score_vs_whole_file"],
+                                           abs(float(np.mean(tf_scores)) - ref[name][0]))
+    return {"file": STREAM_FILE, "bytes": (export_dir / STREAM_FILE).stat().st_size,
+            "lookahead_frames": kw["lookahead"], "hop_frames": kw["hop"],
+            "inputs": names, "max_abs_diff": worst}
 
 
 def _size(folder: Path, exclude_suffix: str) -> int:
@@ -285,8 +380,10 @@ def load_model(run_dir="runs/qualitynet"):
 
 
 def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", version: Optional[int] = None,
-                      tflite: bool = True, quantize: Sequence[str] = (), manifest=None) -> Path:
-    """Export ``run_dir``'s best checkpoint as ``<base_dir>/qualitynet/<version>``."""
+                      tflite: bool = True, quantize: Sequence[str] = (), manifest=None,
+                      extra_metadata: Optional[dict] = None) -> Path:
+    """Export ``run_dir``'s best checkpoint as ``<base_dir>/qualitynet/<version>``
+    (with ``model_stream.tflite`` beside the TFLite model for centred-frame models)."""
     run_dir = Path(run_dir)
     quantize = list(dict.fromkeys(quantize or ()))
     bad = [q for q in quantize if q not in QUANTIZATIONS]
@@ -301,21 +398,20 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
     model, cfg = T.load_trained_model(run_dir)
     serving = qualitynet_serving_module(model)
     real = _real_clips(run_dir, manifest, cfg.model.sample_rate)
+    stream = tflite and hasattr(serving, "stream")
 
     def write_saved_model(tmp: Path):
-        tf.saved_model.save(serving, str(tmp), signatures={
-            "serving_default": serving.score,
-            "frame_scores": serving.frame_scores,
-            "padded_scores": serving.padded_scores,
-        })
+        tf.saved_model.save(serving, str(tmp), signatures=saved_model_signatures(serving))
 
     def write_tflite(tmp: Path, path: Path):
         convert_qualitynet_tflite(model, path)
         for q in quantize:
             convert_qualitynet_tflite(model, tmp / f"model_{q}.tflite", quantization=q)
+        if stream:
+            convert_stream_tflite(model, tmp / STREAM_FILE)
 
     def verify(tmp: Path) -> dict:
-        return verify_export(tmp, cfg.model, real, tflite, quantize)
+        return verify_export(tmp, cfg.model, real, tflite, quantize, stream=stream)
 
     state = core.stage_state(T.stage_dir(run_dir))
     meta = {
@@ -328,12 +424,16 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
             "serving_default": "waveform float32 [batch, samples] -> score [batch]",
             "frame_scores": "waveform -> frame_scores [batch, 1 + samples // 256], score",
             "padded_scores": "waveform, lengths int32 [batch] -> score, frame_scores, frame_mask",
+            **({"stream": "waveform [1, n], h, c [1, units], peak [1], emit [] int32 -> "
+                          "frame_scores [1, emit], h, c"} if hasattr(serving, "stream") else {}),
         },
-        "tflite": ({"files": ["model.tflite"] + [f"model_{q}.tflite" for q in quantize],
+        "tflite": ({"files": ["model.tflite"] + [f"model_{q}.tflite" for q in quantize]
+                    + ([STREAM_FILE] if stream else []),
                     "calling_convention": "signature serving_default: waveform float32 [1, n] "
                     "(resize per length) -> score [1], frame_scores [1, 1 + n // 256]"}
                    if tflite else None),
         "config": to_dict(cfg),
+        **(extra_metadata or {}),
     }
     return export_version(base_dir, MODEL_NAME, write_saved_model, write_tflite if tflite else None,
                           verify, assets={"README.txt": README}, metadata=meta, version=version)
@@ -354,5 +454,4 @@ def serving_functions(recipe: str = "qualitynet/embedded") -> dict:
 
     cfg = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe(recipe), where=recipe))
     m = qualitynet_serving_module(QualityNet(cfg.model))
-    return {"serving_default": m.score.get_concrete_function(), "frame_scores": m.frame_scores.get_concrete_function(),
-            "padded_scores": m.padded_scores.get_concrete_function()}
+    return {k: f.get_concrete_function() for k, f in saved_model_signatures(m).items()}

@@ -78,7 +78,7 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
-from tfaudio.features import FeatureFrontend
+from tfaudio.features import FeatureFrontend, Spectrogram
 from tfaudio.systems.qualitynet.config import QualityNetConfig
 from tfaudio.layers.recurrent import BiLoopLSTM, sequence_mask
 
@@ -193,6 +193,12 @@ class QualityNet(keras.Model):
             log="natural" if c.log_magnitude else None, log_floor=c.log_floor,
             name="frontend",
         )
+        # The same STFT without the centring pad: streaming windows carry their own
+        # neighbours (no weights, so checkpoints are unchanged).
+        sp = self.frontend.spectrogram
+        self.stream_spectrogram = Spectrogram(
+            sp.frame_length, sp.frame_step, sp.fft_length, sp.window, sp.power, center=False,
+            name="stream_spectrogram")
         constraint = (
             keras.constraints.MaxNorm(c.recurrent_max_norm)
             if c.recurrent_max_norm is not None
@@ -281,6 +287,45 @@ class QualityNet(keras.Model):
             q = tf.where(valid, q, tf.zeros_like(q))
             score = tf.reduce_sum(q, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
         return {"score": score, "frame_scores": q, "frame_mask": mask}
+
+    # -- streaming ----------------------------------------------------------------
+    def stream_step(self, window, h, c, peak, emit):
+        """One step of streaming scoring (:mod:`tfaudio.systems.qualitynet.streaming`).
+
+        * ``window``: float32 ``[1, (F + 1) * frame_step]``, the samples under frames
+          ``s .. s + F - 1`` of the stream (frame ``t`` covers samples
+          ``t * frame_step - frame_length / 2`` .. ``+ frame_length``; zeros before
+          the stream's start and after its end, as the centred STFT pads);
+        * ``h``, ``c``: ``[1, units]``, the forward LSTM's state after frame ``s - 1``;
+        * ``peak``: ``[1]``, the peak the stream is normalised by;
+        * ``emit``: int32 scalar, frames to score now (``1 .. F``; a multiple of
+          ``lstm_chunk`` except on the stream's last step).
+
+        Returns ``{"frame_scores": [1, emit], "h", "c"}`` (the forward state after
+        frame ``s + emit - 1``). The forward direction carries its state from step to
+        step, so it is exactly the whole-file one; the backward direction starts from
+        zero at the window's last frame, so frames with many frames of look-ahead
+        after them match whole-file scoring (the frame constraint keeps its memory
+        short), and the stream's final step matches exactly.
+        """
+        cfg = self.config
+        if not cfg.center:
+            raise ValueError("streaming needs centred frames (model.center=True)")
+        x = tf.cast(window, tf.float32)
+        if cfg.peak_normalize:
+            x = x / tf.maximum(tf.reshape(tf.cast(peak, tf.float32), [-1, 1]), _PEAK_FLOOR)
+        spec = self.stream_spectrogram(x)
+        for stage in self.frontend.stages[1:]:
+            spec = stage(spec)
+        emit = tf.cast(tf.reshape(emit, []), tf.int32)
+        fwd, h, c = self.blstm.forward_layer(spec[:, :emit], initial_state=(h, c),
+                                             return_state=True)
+        bwd = self.blstm.backward_layer(spec)[:, :emit]
+        out = tf.concat([fwd, bwd], axis=-1)
+        for dense in self.hidden:
+            out = dense(out)
+        q = tf.squeeze(self.frame_head(out), axis=-1)
+        return {"frame_scores": q, "h": h, "c": c}
 
     # -- training helpers -----------------------------------------------------
     def loss_terms(self, true_score, outputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:

@@ -28,10 +28,9 @@ from tfaudio.config import write_json_atomic
 from tfaudio.layers.recurrent import configure_tflite_converter
 from tfaudio.errors import ExportError  # noqa: F401  (re-exported)
 from tfaudio.export.litert import TFLiteRunner, load_tflite, run_tflite  # noqa: F401  (re-exported)
+from tfaudio.export.versions import latest_version  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-
 
 
 def next_version(model_dir) -> int:

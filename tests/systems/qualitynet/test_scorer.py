@@ -116,8 +116,12 @@ def test_resampling_channels_clipping_and_silence_are_reported(setup, capsys, tm
     assert abs(rows["hi.flac"]["score"] - parse(out16)[0]["score"]) < 0.05
 
 
-def test_default_model_is_the_newest_export_else_the_run(setup, capsys, tmp_path, monkeypatch):
+def test_without_a_shipped_model_the_newest_export_else_the_run(setup, capsys, tmp_path,
+                                                              monkeypatch):
+    from tfaudio.systems.qualitynet import shipped
+
     root, export, audio = setup
+    monkeypatch.setattr(shipped, "shipped_dir", lambda: None)  # an install without it
     monkeypatch.chdir(tmp_path)
     rc, _, err = run(capsys, audio / "s01.wav")
     assert rc == 2 and "no Quality-Net model found" in err
@@ -129,6 +133,119 @@ def test_default_model_is_the_newest_export_else_the_run(setup, capsys, tmp_path
     rc, out, err = run(capsys, audio / "s01.wav", "--json")
     assert rc == 0 and "SavedModel exported_models/qualitynet/3" in err
     assert parse(out)[0]["score"] == pytest.approx(parse(out_run)[0]["score"], abs=1e-4)
+
+
+def test_exports_flag_picks_the_newest_version_there(setup, capsys, tmp_path):
+    root, export, audio = setup
+    rc, _, err = run(capsys, audio / "s01.wav", "--exports", tmp_path)
+    assert rc == 2 and f"no Quality-Net export under {tmp_path}/qualitynet" in err
+    for v in ("2", "10"):
+        shutil.copytree(export, tmp_path / "qualitynet" / v)
+    rc, out, err = run(capsys, audio / "s01.wav", "--exports", tmp_path)
+    assert rc == 0 and f"SavedModel {tmp_path}/qualitynet/10" in err
+
+
+# ----------------------------------------------------------------------------------
+# --stream
+# ----------------------------------------------------------------------------------
+def _stream_rows(out):
+    lines = out.strip().splitlines()
+    assert lines[-1].startswith("score\t")
+    frames = np.array([float(line.split("\t")[1]) for line in lines[:-1]])
+    times = np.array([float(line.split("\t")[0]) for line in lines[:-1]])
+    return times, frames, float(lines[-1].split("\t")[1])
+
+
+def test_stream_a_file_matches_the_streaming_library_and_ends_exactly(setup, capsys):
+    from tfaudio.systems.qualitynet import streaming as S
+
+    root, export, audio = setup
+    rc, out, err = run(capsys, "--stream", audio / "s05.wav", "--model", export,
+                       "--lookahead", "0.5", "--hop", "0.25")
+    assert rc == 0, err
+    assert "look-ahead 31 frames, step 16 frames" in err
+    times, frames, score = _stream_rows(out)
+    x = speechy(5, 5)
+    assert frames.size == 1 + x.size // 256 and times[1] == pytest.approx(0.016)
+    model, _ = T.load_trained_model(root / "run")
+    ref = S.StreamingScorer(S.keras_step(model), model.config.lstm_units, lookahead=31, hop=16,
+                            chunk=model.config.lstm_chunk)
+    expect = S.stream_file_scores(ref, x)
+    np.testing.assert_allclose(frames, expect, atol=2e-3)  # printed with 3 decimals
+    whole = model(x[None])["frame_scores"].numpy()[0]
+    tail = ref.last_step_frames
+    np.testing.assert_allclose(frames[-tail:], whole[-tail:], atol=2e-3)
+    assert score == pytest.approx(float(np.mean(expect)), abs=2e-3)
+
+
+def test_stream_raw_pcm_and_tflite_agree_with_the_saved_model(setup, capsys, tmp_path):
+    _, export, audio = setup
+    x = speechy(2, 7)
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    (tmp_path / "a.raw").write_bytes(pcm.tobytes())
+    sf.write(tmp_path / "a.wav", pcm, SR, subtype="PCM_16")  # the same samples
+    rc, out_raw, err = run(capsys, "--stream", tmp_path / "a.raw", "--tflite",
+                           export / "model.tflite", "--json")
+    assert rc == 0 and "model_stream.tflite" in err, err
+    rc, out_wav, _ = run(capsys, "--stream", tmp_path / "a.wav", "--model", export, "--json")
+    assert rc == 0
+    raw, wav = parse(out_raw), parse(out_wav)
+    assert raw[-1]["frames"] == wav[-1]["frames"] == 1 + x.size // 256
+    a = np.concatenate([r["frame_scores"] for r in raw[:-1]])
+    b = np.concatenate([r["frame_scores"] for r in wav[:-1]])
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_stream_follows_a_growing_wav_file(setup, capsys, tmp_path):
+    import threading
+    import time
+
+    _, export, audio = setup
+    x = (np.clip(speechy(3, 8), -1, 1) * 32767).astype("<i2")
+    path = tmp_path / "growing.wav"
+    header = bytearray(b"RIFF" + (0).to_bytes(4, "little") + b"WAVEfmt "
+                       + (16).to_bytes(4, "little") + (1).to_bytes(2, "little")
+                       + (1).to_bytes(2, "little") + SR.to_bytes(4, "little")
+                       + (2 * SR).to_bytes(4, "little") + (2).to_bytes(2, "little")
+                       + (16).to_bytes(2, "little") + b"data" + (0).to_bytes(4, "little"))
+
+    def writer():  # a recorder: header with unknown size, data in bursts, then the real size
+        with open(path, "r+b") as fh:
+            fh.seek(len(header))
+            for i in range(0, x.size, 4000):
+                fh.write(x[i:i + 4000].tobytes())
+                fh.flush()
+                time.sleep(0.05)
+            fh.seek(len(header) - 4)
+            fh.write((x.size * 2).to_bytes(4, "little"))
+
+    path.write_bytes(bytes(header))
+    t = threading.Thread(target=writer)
+    t.start()
+    rc, out, err = run(capsys, "--stream", path, "--model", export, "--idle", "5")
+    t.join()
+    assert rc == 0, err
+    _, frames, _ = _stream_rows(out)
+    finished = tmp_path / "finished.wav"
+    sf.write(finished, x.astype(np.float32) / 32768.0, SR, subtype="PCM_16")
+    rc, out2, _ = run(capsys, "--stream", finished, "--model", export)
+    np.testing.assert_array_equal(frames, _stream_rows(out2)[1])
+
+
+def test_stream_errors_are_one_line(setup, capsys, tmp_path):
+    _, export, audio = setup
+    rc, _, err = run(capsys, "--stream", tmp_path / "none.wav", "--model", export)
+    assert rc == 2 and "no such file" in err and len(err.strip().splitlines()) == 2
+    (tmp_path / "text.wav").write_text("not audio at all")
+    rc, _, err = run(capsys, "--stream", tmp_path / "text.wav", "--model", export)
+    assert rc == 2 and "not a WAV file" in err
+    rc, _, err = run(capsys, "--stream", audio / "s01.wav", audio / "s05.wav", "--model", export)
+    assert rc == 2 and "--stream scores one source" in err
+    rc, _, err = run(capsys, "--stream", audio / "s01.wav", "--model", export, "--lookahead", "-1")
+    assert rc == 2 and "--lookahead" in err
+    (tmp_path / "empty.raw").write_bytes(b"")
+    rc, _, err = run(capsys, "--stream", tmp_path / "empty.raw", "--model", export)
+    assert rc == 2 and "no audio arrived" in err
 
 
 def test_plot_is_written(setup, capsys, tmp_path):

@@ -441,10 +441,9 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
 
 def newest_export(base_dir="exported_models") -> Optional[Path]:
     """The highest-numbered complete version under ``<base_dir>/qualitynet`` (or None)."""
-    model_dir = Path(base_dir) / MODEL_NAME
-    versions = [p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()
-                and (p / "saved_model.pb").exists()]
-    return max(versions, key=lambda p: int(p.name)) if versions else None
+    from tfaudio.export.versions import latest_version
+
+    return latest_version(Path(base_dir) / MODEL_NAME)
 
 
 def serving_functions(recipe: str = "qualitynet/embedded") -> dict:

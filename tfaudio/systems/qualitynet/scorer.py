@@ -45,16 +45,29 @@ scored in one pass. Peak memory of the whole process (benchmarks/long_audio.py):
 --tflite about 0.2 GB for 1 to 60 minutes (TensorFlow is not loaded); SavedModel
 about 0.85 GB, of which ~0.7 GB is TensorFlow itself.
 
-Model (first found): --tflite FILE (LiteRT runtime, the on-device calling
-convention), --model DIR (an exported SavedModel version), --run-dir DIR (best
-checkpoint of a training run); default: the newest version under
-./exported_models/qualitynet, else ./runs/qualitynet.
+Model: by default the Quality-Net that ships with tfaudio (wide-band PESQ scale,
+trained on recordings of real people; its card: exported_models/qualitynet/1/MODEL.md),
+run through LiteRT without loading TensorFlow. Override it with --tflite FILE (the
+on-device calling convention), --model DIR (an exported SavedModel version),
+--run-dir DIR (best checkpoint of a training run) or --exports DIR (the newest
+version under DIR/qualitynet).
+
+Streaming (--stream SOURCE): frame scores printed as audio arrives, from raw PCM on
+stdin ("-"; --raw-format, --raw-rate, --raw-channels), a .raw/.pcm file, a WAV file
+read as it grows (ends at its final size, or after --idle seconds without growth),
+or any finished file. Each frame is final once --lookahead seconds of audio after it
+have arrived (latency up to --lookahead + --hop); the forward LSTM state is carried,
+the backward one looks ahead that far, and the stream's last frames equal whole-file
+scoring. Lines: "<seconds>\t<frame score>" (--json: one object per step), then
+"score\t<utterance score>\t<source>". Memory stays flat however long the stream.
 
 examples:
   tfaudio-score talk.wav
-  tfaudio-score calls/ --json > scores.jsonl
+  tfaudio-score calls/ --json --frames > scores.jsonl
   tfaudio-score talk.wav --frames --plot talk.png
-  tfaudio-score talk.wav --tflite exported_models/qualitynet/1/model.tflite
+  arecord -f S16_LE -r 16000 -c 1 | tfaudio-score --stream -
+  tfaudio-score --stream call-being-recorded.wav --lookahead 0.5
+  tfaudio-score talk.wav --tflite exported_models/qualitynet/1/model_float16.tflite
   tfaudio-score calls/ --run-dir runs/qualitynet --plot plots/
 """
 
@@ -65,7 +78,7 @@ SILENCE_PEAK = 1e-4
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tfaudio-score", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="PATH", help="audio files and/or folders")
+    p.add_argument("inputs", nargs="*", metavar="PATH", help="audio files and/or folders")
     p.add_argument("--frames", action="store_true", help="also print the frame scores")
     p.add_argument("--plot", metavar="PNG", help="spectrogram + frame scores; with several files "
                    "a folder receiving <name>.png per file")
@@ -75,13 +88,31 @@ def build_parser() -> argparse.ArgumentParser:
                      "exported_models/qualitynet/1/model.tflite)")
     src.add_argument("--model", metavar="DIR", help="an exported SavedModel version folder")
     src.add_argument("--run-dir", metavar="DIR", help="a training run (best checkpoint)")
-    p.add_argument("--exports", default="exported_models",
-                   help="where the default model is looked for (<exports>/qualitynet/<version>)")
+    p.add_argument("--exports", metavar="DIR",
+                   help="use the newest export under DIR/qualitynet/<version> instead of the "
+                   "shipped model")
     p.add_argument("--threads", type=int, default=1, help="LiteRT threads (--tflite)")
     p.add_argument("--block-seconds", type=float, default=BLOCK_SECONDS, metavar="S",
                    help="score files longer than S seconds (plus context) in blocks of S "
                    "seconds; 0 = every file in one pass (memory grows with the length)")
     p.add_argument("-q", "--quiet", action="store_true", help="no notes / warnings on stderr")
+    st = p.add_argument_group("streaming")
+    st.add_argument("--stream", metavar="SOURCE",
+                    help="score SOURCE as it arrives: - (raw PCM on stdin), a .raw/.pcm file, a "
+                    "growing WAV file or any finished file")
+    st.add_argument("--lookahead", type=float, default=1.0, metavar="S",
+                    help="seconds of audio after a frame before its score is final")
+    st.add_argument("--hop", type=float, default=1.0, metavar="S",
+                    help="seconds of frames scored per step (rounded to whole 16-frame chunks)")
+    st.add_argument("--peak", type=float, metavar="P",
+                    help="normalise by this peak (e.g. 1.0 for full scale) instead of the "
+                    "running peak of the stream")
+    st.add_argument("--raw-format", choices=("s16le", "f32le"), default="s16le",
+                    help="sample format of raw PCM input")
+    st.add_argument("--raw-rate", type=int, default=16000, help="sample rate of raw PCM input")
+    st.add_argument("--raw-channels", type=int, default=1, help="channels of raw PCM input")
+    st.add_argument("--idle", type=float, default=2.0, metavar="S",
+                    help="a growing WAV file ends after S seconds without new data")
     return p
 
 
@@ -204,41 +235,131 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0]
 
 
-def load_scorer(tflite=None, model=None, run_dir=None, exports="exported_models",
+def _check_tflite(tflite) -> None:
+    if not Path(tflite).exists():
+        raise ExportError(f"{tflite}: no such TFLite file")
+    if not Path(tflite).is_file():
+        raise ExportError(f"{tflite}: not a file (pass the .tflite file, e.g. "
+                          f"exported_models/qualitynet/1/model.tflite)")
+    if Path(tflite).stat().st_size == 0:
+        raise ExportError(f"{tflite}: not a TFLite model (empty file)")
+
+
+def _check_saved_model(model) -> None:
+    if not Path(model).is_dir():
+        raise ExportError(f"{model}: no such SavedModel folder")
+    if not (Path(model) / "saved_model.pb").is_file():
+        raise ExportError(f"{model}: not a SavedModel folder (no saved_model.pb); pass "
+                          f"a version folder such as exported_models/qualitynet/1")
+
+
+def _fallback_source(exports: Optional[str]):
+    """``("model", dir)`` / ``("run", dir)`` when the shipped model is not used."""
+    from tfaudio.export.versions import latest_version
+
+    if exports is not None:
+        newest = latest_version(Path(exports) / "qualitynet")
+        if newest is None:
+            raise RunDirError(f"no Quality-Net export under {exports}/qualitynet")
+        return "model", newest
+    newest = latest_version(Path("exported_models") / "qualitynet")
+    if newest is not None:
+        return "model", newest
+    run = Path("runs/qualitynet")
+    if (run / "train" / "config.json").exists() or (run / "config.json").exists():
+        return "run", run
+    raise RunDirError("no Quality-Net model found: this install has no shipped model, and "
+                      "there is nothing under exported_models/qualitynet and no "
+                      "runs/qualitynet. Train one (`tfaudio-train qualitynet`) and export it "
+                      "(`tfaudio-export qualitynet`), or pass --model / --tflite / --run-dir")
+
+
+def load_scorer(tflite=None, model=None, run_dir=None, exports=None,
                 num_threads: int = 1) -> Scorer:
-    """The scorer for the given source (see the command's help for the default).
+    """The scorer for the given source; by default the shipped model through LiteRT
+    (see the command's help).
 
     A ``tflite`` / ``model`` that is missing or not a Quality-Net model raises
     :class:`~tfaudio.errors.ExportError` naming it."""
     if tflite:
-        if not Path(tflite).exists():
-            raise ExportError(f"{tflite}: no such TFLite file")
-        if not Path(tflite).is_file():
-            raise ExportError(f"{tflite}: not a file (pass the .tflite file, e.g. "
-                              f"exported_models/qualitynet/1/model.tflite)")
-        if Path(tflite).stat().st_size == 0:
-            raise ExportError(f"{tflite}: not a TFLite model (empty file)")
+        _check_tflite(tflite)
         return TFLiteScorer(tflite, num_threads)
     if model:
-        if not Path(model).is_dir():
-            raise ExportError(f"{model}: no such SavedModel folder")
-        if not (Path(model) / "saved_model.pb").is_file():
-            raise ExportError(f"{model}: not a SavedModel folder (no saved_model.pb); pass "
-                              f"a version folder such as exported_models/qualitynet/1")
+        _check_saved_model(model)
         return SavedModelScorer(model)
     if run_dir:
         return CheckpointScorer(run_dir)
-    from tfaudio.systems.qualitynet.export import newest_export
+    from tfaudio.systems.qualitynet.shipped import SHIPPED_VERSION, shipped_dir
 
-    newest = newest_export(exports)
-    if newest is not None:
-        return SavedModelScorer(newest)
-    run = Path("runs/qualitynet")
-    if (run / "train" / "config.json").exists() or (run / "config.json").exists():
-        return CheckpointScorer(run)
-    raise RunDirError(f"no Quality-Net model found: nothing under {exports}/qualitynet and no "
-                      f"runs/qualitynet. Train one (`tfaudio-train qualitynet`) and export it "
-                      f"(`tfaudio-export qualitynet`), or pass --model / --tflite / --run-dir")
+    shipped = shipped_dir() if exports is None else None
+    if shipped is not None:
+        scorer = TFLiteScorer(shipped / "model.tflite", num_threads)
+        scorer.description = (f"the shipped Quality-Net v{SHIPPED_VERSION} (wide-band PESQ "
+                              f"scale; card: {shipped / 'MODEL.md'})")
+        return scorer
+    kind, path = _fallback_source(exports)
+    return SavedModelScorer(path) if kind == "model" else CheckpointScorer(path)
+
+
+def load_stream(tflite=None, model=None, run_dir=None, exports=None, num_threads: int = 1):
+    """``(step, units, chunk, model config dict, description)`` for streaming, from the
+    same sources as :func:`load_scorer`: a ``model_stream.tflite`` (``--tflite`` may
+    name it or the ``model.tflite`` beside it), a SavedModel's ``stream`` signature
+    or a run's checkpoint."""
+    from tfaudio.systems.qualitynet import streaming as S
+
+    def from_tflite(path: Path, description: str):
+        path = Path(path)
+        if path.name != "model_stream.tflite":
+            path = path.parent / "model_stream.tflite"
+        _check_tflite(path)
+        cfg = _export_model_config(path.parent / "export.json")
+        return (S.tflite_step(path, num_threads), S.units_of_tflite(path),
+                int(cfg.get("lstm_chunk", S.STREAM_CHUNK)), cfg, description or f"TFLite {path}")
+
+    if tflite:
+        return from_tflite(tflite, "")
+    if model or run_dir is None:
+        if model:
+            _check_saved_model(model)
+            source = ("model", Path(model))
+        else:
+            from tfaudio.systems.qualitynet.shipped import SHIPPED_VERSION, shipped_dir
+
+            shipped = shipped_dir() if exports is None else None
+            if shipped is not None:
+                return from_tflite(shipped / "model_stream.tflite",
+                                   f"the shipped Quality-Net v{SHIPPED_VERSION} (streaming "
+                                   f"TFLite)")
+            source = _fallback_source(exports)
+        if source[0] == "model":
+            from tfaudio.cli.common import load_tensorflow
+
+            tf = load_tensorflow(announce=False)
+            loaded = tf.saved_model.load(str(source[1]))
+            if "stream" not in loaded.signatures:
+                raise ExportError(f"{source[1]}: this export has no 'stream' signature (export "
+                                  f"it again with this version of tfaudio)")
+            cfg = _export_model_config(source[1] / "export.json")
+            sig = loaded.signatures["stream"]
+            units = int(sig.structured_input_signature[1]["h"].shape[-1])
+            return (S.saved_model_step(sig), units, int(cfg.get("lstm_chunk", S.STREAM_CHUNK)),
+                    cfg, f"SavedModel {source[1]} (stream signature)")
+        run_dir = source[1]
+    from tfaudio.cli.common import load_tensorflow
+
+    load_tensorflow(announce=False)
+    from tfaudio.systems.qualitynet.train import load_trained_model
+
+    net, cfg = load_trained_model(run_dir)
+    return (S.keras_step(net), net.config.lstm_units, net.config.lstm_chunk,
+            net.config.to_dict(), f"best checkpoint of {run_dir}")
+
+
+def _export_model_config(export_json: Path) -> dict:
+    if export_json.exists():
+        return json.loads(export_json.read_text()).get("config", {}).get("model", {})
+    return {}
 
 
 # ----------------------------------------------------------------------------------
@@ -297,6 +418,16 @@ def main(argv=None) -> int:
         if not args.quiet:
             print(msg, file=sys.stderr)
 
+    if args.stream is not None:
+        if args.inputs:
+            print("tfaudio-score: error: --stream scores one source; give no other PATH",
+                  file=sys.stderr)
+            return 2
+        return stream_main(args, err)
+    if not args.inputs:
+        print("tfaudio-score: error: give audio files or folders to score (or --stream SOURCE)",
+              file=sys.stderr)
+        return 2
     files, skipped = find_audio(args.inputs)
     for path, reason in skipped:
         print(f"skipped: {path}: {reason}", file=sys.stderr)
@@ -364,6 +495,79 @@ def main(argv=None) -> int:
     if skipped:
         err(f"{scored} file(s) scored, {len(skipped)} skipped")
     return 1 if skipped else 0
+
+
+def stream_main(args, err) -> int:
+    """``--stream``: frame scores as the audio arrives (see the command's help)."""
+    import numpy as np
+
+    from tfaudio.cli.common import user_errors
+    from tfaudio.systems.qualitynet import streaming as S
+    from tfaudio.systems.qualitynet.stream_input import stream_blocks
+
+    def fail(msg):
+        print(f"tfaudio-score: error: {msg}", file=sys.stderr)
+        return 2
+
+    if args.lookahead < 0 or args.hop <= 0:
+        return fail("--lookahead must be >= 0 and --hop > 0 seconds")
+    if args.raw_rate < 1 or args.raw_channels < 1:
+        return fail("--raw-rate and --raw-channels must be positive")
+    if args.peak is not None and not args.peak > 0:
+        return fail("--peak must be > 0")
+    try:
+        step, units, chunk, mcfg, description = load_stream(
+            args.tflite, args.model, args.run_dir, args.exports, args.threads)
+    except user_errors() as exc:
+        return fail(exc)
+    rate = int(mcfg.get("sample_rate", 16000))
+    frame_step = int(mcfg.get("frame_step", 256))
+    frame_length = int(mcfg.get("frame_length", 512))
+    hop_frames = max(chunk, int(round(args.hop * rate / frame_step / chunk)) * chunk)
+    look = int(round(args.lookahead * rate / frame_step))
+    scorer = S.StreamingScorer(step, units, lookahead=look, hop=hop_frames, peak=args.peak,
+                               frame_step=frame_step, frame_length=frame_length,
+                               sample_rate=rate, chunk=chunk)
+    err(f"model: {description}; look-ahead {look} frames, step {hop_frames} frames "
+        f"(latency up to {scorer.latency_seconds:.2f} s)")
+    hop_s = frame_step / rate
+
+    def emit(q):
+        if not q.size:
+            return
+        first = scorer.frames - q.size
+        if args.json:
+            print(json.dumps({"first_frame": first, "seconds": round(first * hop_s, 4),
+                              "frame_hop_seconds": hop_s,
+                              "frame_scores": [round(float(v), 5) for v in q]}), flush=True)
+        else:
+            print("\n".join(f"{(first + i) * hop_s:.3f}\t{float(v):.3f}" for i, v in enumerate(q)),
+                  flush=True)
+
+    try:
+        for block in stream_blocks(args.stream, rate, args.raw_format, args.raw_rate,
+                                   args.raw_channels, args.idle):
+            emit(scorer.feed(block))
+        if scorer.samples == 0:
+            return fail(f"{args.stream}: no audio arrived")
+        emit(scorer.finish())
+    except user_errors() as exc:
+        return fail(exc)
+    except ValueError as exc:  # NaN / Inf samples
+        return fail(f"{args.stream}: {exc}")
+    except KeyboardInterrupt:  # Ctrl-C ends the stream: score what arrived
+        if scorer.samples == 0:
+            return fail(f"{args.stream}: interrupted before any audio arrived")
+        emit(scorer.finish())
+    seconds = scorer.samples / rate
+    if args.json:
+        print(json.dumps({"path": args.stream, "score": round(scorer.score, 6),
+                          "seconds": round(seconds, 4), "frames": scorer.frames}), flush=True)
+    else:
+        print(f"score\t{scorer.score:.3f}\t{args.stream}", flush=True)
+    if not np.isfinite(scorer.score):
+        return fail(f"{args.stream}: the model gave a non-finite score")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,37 @@
+"""Version folders (TensorFlow-free, so LiteRT-only commands can use it).
+
+* :func:`latest_version`: the newest complete ``<model>/<version>`` folder.
+* Shipped models: version folders under ``exported_models/`` committed with the code
+  and installed with the package (a wheel carries them as ``tfaudio/exported_models``),
+  so a command can use them right after install. A system names the version it
+  ships; :func:`shipped_model` only finds the folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+
+def shipped_root() -> Path:
+    """``exported_models/`` beside the package in a source checkout (editable
+    install), ``tfaudio/exported_models`` in an installed wheel."""
+    here = Path(__file__).resolve().parent.parent  # the tfaudio package
+    for cand in (here.parent / "exported_models", here / "exported_models"):
+        if cand.is_dir():
+            return cand
+    return here / "exported_models"
+
+
+def shipped_model(name: str, version: int) -> Optional[Path]:
+    """The shipped version folder of ``name``, or None when this install lacks it."""
+    path = shipped_root() / name / str(int(version))
+    return path if (path / "saved_model.pb").is_file() else None
+
+
+def latest_version(model_dir, require: str = "saved_model.pb") -> Optional[Path]:
+    """The highest-numbered complete version folder of ``model_dir`` (one holding
+    ``require``), or None; hidden temporaries of running exports are never seen."""
+    model_dir = Path(model_dir)
+    versions = [p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()
+                and (p / require).exists()]
+    return max(versions, key=lambda p: int(p.name)) if versions else None

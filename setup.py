@@ -1,6 +1,9 @@
 """tfaudio: TensorFlow 2 / Keras 3 toolkit for five audio research systems."""
 from setuptools import find_packages, setup
 
+#: The model versions that ship with the package (tfaudio/systems/*/shipped.py).
+SHIPPED = "qualitynet/1"
+
 setup(
     name="tfaudio",
     version="0.1.0",
@@ -10,10 +13,15 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     # The recipes live at the top level (pipelines/<system>/*.json) and install as
-    # tfaudio/pipelines, so a wheel or a non-editable install carries them.
-    packages=find_packages(include=["tfaudio", "tfaudio.*"]) + ["tfaudio.pipelines"],
-    package_dir={"tfaudio.pipelines": "pipelines"},
-    package_data={"tfaudio.pipelines": ["*/*.json"]},
+    # tfaudio/pipelines, so a wheel or a non-editable install carries them; the shipped
+    # models (exported_models/<model>/<version>/, committed) install as
+    # tfaudio/exported_models the same way. Other export versions are not shipped.
+    packages=find_packages(include=["tfaudio", "tfaudio.*"])
+    + ["tfaudio.pipelines", "tfaudio.exported_models"],
+    package_dir={"tfaudio.pipelines": "pipelines", "tfaudio.exported_models": "exported_models"},
+    package_data={"tfaudio.pipelines": ["*/*.json"],
+                  "tfaudio.exported_models": [f"{SHIPPED}/{pattern}" for pattern in
+                                              ("*", "*/*", "*/*/*")]},
     install_requires=[
         "tensorflow>=2.21,<2.22",  # CPU build on Linux; see README for GPU
         "keras>=3.10",

@@ -41,7 +41,7 @@ def paired_bootstrap_lcc_difference(true, pred_a, pred_b, resamples: int = 2000,
     """LCC(true, a) - LCC(true, b) and its paired-bootstrap percentile interval
     (``scipy.stats.bootstrap``, items resampled with their true score and both
     predictions). ``{"diff", "low", "high", "n"}``; NaN when fewer than 3 items or
-    a side is constant."""
+    a side is constant (the interval alone when resamples come out constant)."""
     true = np.asarray(true, np.float64).ravel()
     a = np.asarray(pred_a, np.float64).ravel()
     b = np.asarray(pred_b, np.float64).ravel()
@@ -60,8 +60,17 @@ def paired_bootstrap_lcc_difference(true, pred_a, pred_b, resamples: int = 2000,
     def diff(t, x, y, axis=-1):
         return corr(t, x, axis) - corr(t, y, axis)
 
-    res = stats.bootstrap((true, a, b), diff, paired=True, vectorized=True,
-                          n_resamples=int(resamples), confidence_level=confidence,
-                          method="percentile", random_state=np.random.default_rng(seed))
-    return {"diff": float(diff(true, a, b)), "low": float(res.confidence_interval.low),
-            "high": float(res.confidence_interval.high), "n": n}
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", stats.DegenerateDataWarning)
+        res = stats.bootstrap((true, a, b), diff, paired=True, vectorized=True,
+                              n_resamples=int(resamples), confidence_level=confidence,
+                              method="percentile", random_state=np.random.default_rng(seed))
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if any(issubclass(w.category, stats.DegenerateDataWarning) for w in caught):
+        low = high = float("nan")  # resamples with a constant side: no interval
+    for w in caught:
+        if not issubclass(w.category, stats.DegenerateDataWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return {"diff": float(diff(true, a, b)), "low": low, "high": high, "n": n}

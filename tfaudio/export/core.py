@@ -149,6 +149,7 @@ def export_version(
     assets: Optional[Mapping[str, str]] = None,
     metadata: Optional[dict] = None,
     version: Optional[int] = None,
+    finalize: Optional[Callable[[Path, dict], None]] = None,
 ) -> Path:
     """Write the next version of ``model_name`` under ``base_dir`` atomically.
 
@@ -157,7 +158,8 @@ def export_version(
     reloads everything and returns the checks' results (it raises on failure). TF
     Serving warmup requests for every signature are written (waveforms at
     ``metadata["sample_rate"]``, default 16 kHz) and replayed through the reloaded
-    SavedModel. Only
+    SavedModel. ``finalize(tmp_dir, export_json)`` may then add files derived from
+    ``export.json`` (a model card). Only
     then is the folder renamed to ``<base_dir>/<model_name>/<version>``. An explicit
     ``version`` that exists already is an error.
     """
@@ -184,8 +186,11 @@ def export_version(
             write_tflite(tmp, tmp / "model.tflite")
         checks = verify(tmp) if verify is not None else {}
         warmup["replayed"] = serving.replay_warmup_requests(tmp)  # as TF Serving will on load
-        write_json_atomic(tmp / "export.json", {"version": version, "checks": checks,
-                                               "serving_warmup": warmup, **(metadata or {})})
+        record = {"version": version, "checks": checks, "serving_warmup": warmup,
+                  **(metadata or {})}
+        write_json_atomic(tmp / "export.json", record)
+        if finalize is not None:
+            finalize(tmp, json.loads((tmp / "export.json").read_text()))
         if final.exists():  # another exporter won the race
             raise ExportError(f"{final} appeared while exporting; not overwritten")
         (tmp / OWNER_FILE).unlink()

@@ -77,8 +77,8 @@ def test_condition_families_of_a_hand_made_manifest():
     table = E.metrics_by_group(true, {"net": true + 0.1, "ridge": true[::-1]}, fams)
     assert table.loc[("all", "net"), "n"] == 11 and table.loc[("noisy: babble", "ridge"), "n"] == 2
     assert list(table.index.get_level_values(0).unique()) == [
-        "all", "clean", "noisy", "noisy: babble", "noisy: street", "noisy: white", "reverb",
-        "codec", "enhanced"]
+        "all", "clean", "noisy", "noisy: babble", "noisy: street", "noisy: white", "enhanced",
+        "codec", "reverb"]
     assert table.loc[("all", "net"), "MSE"] == pytest.approx(0.01)
     assert table.loc[("all", "ridge"), "LCC"] == pytest.approx(-1.0)
 

@@ -143,11 +143,17 @@ def condition_family(condition, noise="", snr=float("nan"), path="", source="") 
 
 
 def family_order(family: str):
-    """Sort key: all, clean, noisy families, other named ones, codec, enhanced, unknown, other."""
-    rank = {"all": 0, "clean": 1, "codec": 4, "enhanced": 5, UNKNOWN: 6, OTHER: 7}
+    """Sort key: all, clean, noise families, enhanced, codec, band limits, clipping,
+    dropouts, reverberation, other named ones, zero-shot families, unknown, other."""
+    rank = {"all": 0, "clean": 1, "noise": 2, "enhanced": 3, "codec": 4, "bandlimit": 5,
+            "clipping": 6, "dropout": 7, "reverb": 8, UNKNOWN: 11, OTHER: 12}
     if family in rank:
         return (rank[family], family)
-    return (2 if family.startswith("noisy") else 3, family)
+    if family.startswith("noisy"):
+        return (2, family)
+    if family.startswith("zero-shot"):
+        return (10, family)
+    return (9, family)
 
 
 def condition_families(rows: pd.DataFrame, max_families: int = MAX_FAMILIES) -> np.ndarray:
@@ -193,18 +199,23 @@ def cap_groups(groups, max_groups: int = MAX_FAMILIES) -> np.ndarray:
 def metrics_by_group(true, preds: Mapping[str, np.ndarray], groups, group_name: str = "family",
                      order=family_order) -> pd.DataFrame:
     """Rows (group, model) for ``all`` and each group, every model of ``preds``
-    (name -> predictions) per group; columns n, MSE, LCC, SRCC."""
+    (name -> predictions) per group; columns n, MSE, LCC, SRCC and the mean true and
+    predicted score (where LCC is undefined, e.g. clean speech all labelled 4.64, the
+    mean prediction still shows how close to the top the model scores it)."""
     true = np.asarray(true)
     groups = np.asarray(groups).astype(str)
     rows = {}
     for g in ["all"] + sorted(set(groups) - {"all"}, key=order):
         sel = np.ones(len(true), bool) if g == "all" else groups == g
         for name, pred in preds.items():
-            rows[(g, name)] = regression_metrics(true[sel], np.asarray(pred)[sel])
-    df = pd.DataFrame(rows).T[["n", "mse", "lcc", "srcc"]]
-    df.columns = ["n", "MSE", "LCC", "SRCC"]
+            p = np.asarray(pred)[sel]
+            rows[(g, name)] = {**regression_metrics(true[sel], p),
+                               "true": float(np.mean(true[sel])) if sel.any() else float("nan"),
+                               "pred": float(np.mean(p)) if p.size else float("nan")}
+    df = pd.DataFrame(rows).T[["n", "mse", "lcc", "srcc", "true", "pred"]]
+    df.columns = ["n", "MSE", "LCC", "SRCC", "mean true", "mean predicted"]
     df["n"] = df["n"].astype(int)
-    for c in ("MSE", "LCC", "SRCC"):
+    for c in ("MSE", "LCC", "SRCC", "mean true", "mean predicted"):
         df[c] = df[c].astype(float)
     df.index = pd.MultiIndex.from_tuples(list(rows), names=[group_name, "model"])
     return df
@@ -519,7 +530,7 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
                                           cfg.train.eval_batch_size)
 
     def records(df, model_name):
-        return {g: {k.lower(): v for k, v in df.loc[(g, model_name)].items()}
+        return {g: {k.lower().replace(" ", "_"): v for k, v in df.loc[(g, model_name)].items()}
                 for g in df.index.get_level_values(0).unique() if g != "all"}
 
     metrics = {
@@ -535,7 +546,7 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
     if base is not None:
         metrics["baseline"] = {
             **base.to_dict(),
-            "overall": {k.lower(): v for k, v in by_family.loc[("all", base.name)].items()},
+            "overall": {k.lower().replace(" ", "_"): v for k, v in by_family.loc[("all", base.name)].items()},
             "by_family": records(by_family, base.name),
         }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")

@@ -381,7 +381,7 @@ def load_model(run_dir="runs/qualitynet"):
 
 def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", version: Optional[int] = None,
                       tflite: bool = True, quantize: Sequence[str] = (), manifest=None,
-                      extra_metadata: Optional[dict] = None) -> Path:
+                      extra_metadata: Optional[dict] = None, finalize=None) -> Path:
     """Export ``run_dir``'s best checkpoint as ``<base_dir>/qualitynet/<version>``
     (with ``model_stream.tflite`` beside the TFLite model for centred-frame models)."""
     run_dir = Path(run_dir)
@@ -436,7 +436,8 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
         **(extra_metadata or {}),
     }
     return export_version(base_dir, MODEL_NAME, write_saved_model, write_tflite if tflite else None,
-                          verify, assets={"README.txt": README}, metadata=meta, version=version)
+                          verify, assets={"README.txt": README}, metadata=meta, version=version,
+                          finalize=finalize)
 
 
 def newest_export(base_dir="exported_models") -> Optional[Path]:

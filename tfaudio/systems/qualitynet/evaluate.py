@@ -538,6 +538,7 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
         "overall": {k.lower(): v for k, v in res.table.loc["all"].items()},
         "by_condition": {c: {k.lower(): v for k, v in r.items()} for c, r in res.table.iterrows() if c != "all"},
         "by_family": records(by_family, NETWORK),
+        "all": {k.lower().replace(" ", "_"): v for k, v in by_family.loc[("all", NETWORK)].items()},
         "frame_variance_clean": res.frame_variance_clean, **res.probe,
     }
     if base is not None:

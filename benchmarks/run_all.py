@@ -47,6 +47,21 @@ def _dfe_step(r: dict):
             f"<= 1.3: {'met' if r['dfe_sfe_ratio'] <= 1.3 else '**not met**'}")
 
 
+def _dynamic_conv(r: dict):
+    layers = ", ".join(f"{ci}->{co} d{d}" for ci, co, d in r["layers"])
+    parts = []
+    for b in sorted(r["ms_per_step"], key=int):
+        ms = r["ms_per_step"][b]
+        others = ", ".join(f"{f} {ms[f]:.0f} (**{r['vs_map'][b][f]:.2f}x**)" for f in ms if f != "map")
+        parts.append(f"batch {b}: map {ms['map']:.0f} ms, {others}")
+    fastest = set(r["winner"].values())
+    met = fastest == {r["auto"]}
+    return (f"DFE dynamic conv forward + backward per formulation, the five layers ({layers}) on "
+            f"{r['mels']} mel x {r['frames']} frames, {r['device']} ({r['device_name']})",
+            "; ".join(parts) + f"; \"auto\" picks {r['auto']}",
+            f"\"auto\" = the fastest on {r['device']}: {'met' if met else '**not met**'}")
+
+
 def _quality_rtf(r: dict):
     tf_part = (f", TF {r['tf_ms_per_audio_s']:.2f} ms/s; TF-TFLite score diff "
                f"{r['max_abs_score_diff_tf_tflite']:.0e}") if "tf_ms_per_audio_s" in r else ""
@@ -96,7 +111,8 @@ def _sed_step(r: dict):
 
 
 #: ``name -> (result JSON -> (what it compares, result, goal))``
-ROWS = {"scaling": _scaling, "frontend": _frontend, "dfe_step": _dfe_step, "quality_rtf": _quality_rtf,
+ROWS = {"scaling": _scaling, "frontend": _frontend, "dfe_step": _dfe_step, "dynamic_conv": _dynamic_conv,
+        "quality_rtf": _quality_rtf,
         "long_audio": _long_audio, "dfe_memory": _dfe_memory, "quality_trace": _quality_trace,
         "cola_step": _cola_step, "sed_step": _sed_step}
 

@@ -13,6 +13,13 @@ SAMPLES = {
                  "batch_size": 64, "clips": 256},
     "dfe_step": {"dfe_sfe_ratio": 1.12, "dfe_ms_per_step": 1638.0, "sfe_ms_per_step": 1460.0, "batch_size": 16,
                  "frames": 249, "mels": 40},
+    "dynamic_conv": {"device": "CPU", "device_name": "AMD EPYC, 2 cores", "auto": "map", "mels": 40, "frames": 249,
+                     "batches": [16, 64], "layers": [[1, 24, 1], [24, 96, 2], [96, 96, 4], [96, 96, 8], [96, 1, 1]],
+                     "ms_per_step": {"16": {"map": 977.0, "grouped": 1917.8, "matmul": 9424.0},
+                                     "64": {"map": 6394.6, "grouped": 11998.4, "matmul": 21602.3}},
+                     "vs_map": {"16": {"map": 1.0, "grouped": 1.963, "matmul": 9.646},
+                                "64": {"map": 1.0, "grouped": 1.876, "matmul": 3.378}},
+                     "winner": {"16": "map", "64": "map"}, "layer_ms": {}, "steps": 2, "repeats": 2},
     "quality_rtf": {"tflite_ms_per_audio_s": 1.57, "tf_ms_per_audio_s": 2.11, "max_abs_score_diff_tf_tflite": 6e-8,
                     "float16_max_abs_score_diff": 1.3e-4, "int8_max_abs_score_diff": 9e-3},
     "long_audio": {"model": "TFLite", "rows": [
@@ -54,6 +61,12 @@ def test_rows_are_rewritten_in_place_and_a_misfit_keeps_its_row():
     assert all(len(r) == 1 for r in rows.values())
     assert "DFE/SFE = **1.12**" in rows["dfe_step"][0] and "<= 1.3: met" in rows["dfe_step"][0]
     assert "cost per clip **1.01x** (19.8 vs 20.0 clips/s)" in rows["sed_step"][0]
+    dyn = rows["dynamic_conv"][0]
+    assert "batch 16: map 977 ms, grouped 1918 (**1.96x**), matmul 9424 (**9.65x**)" in dyn
+    assert "batch 64: map 6395 ms" in dyn and '"auto" picks map' in dyn and "fastest on CPU: met" in dyn
+    gpu = dict(SAMPLES["dynamic_conv"], device="GPU", auto="grouped", winner={"16": "matmul", "64": "grouped"})
+    gpu_row = run_all.rewrite_table(readme, {"dynamic_conv": gpu})
+    assert "fastest on GPU: **not met**" in gpu_row
     assert "contrastive / supervised = **0.82**" in rows["cola_step"][0] and "met" in rows["cola_step"][0]
     assert "60 min: blocks 225 MiB / 10.7 s; whole file 5,666 MiB / 53.0 s" in rows["long_audio"][0]
     assert "shared 8.0" in rows["dfe_memory"][0]
@@ -61,3 +74,21 @@ def test_rows_are_rewritten_in_place_and_a_misfit_keeps_its_row():
     before = [r for r in readme.splitlines() if r.startswith("| `benchmarks/sed_step.py` |")]
     kept = run_all.rewrite_table(readme, {"sed_step": {"unexpected": 1}})
     assert [r for r in kept.splitlines() if r.startswith("| `benchmarks/sed_step.py` |")] == before
+
+
+def test_the_dynamic_conv_benchmark_prints_what_its_row_reads():
+    """A real (tiny) run: its last line fits the README row formatter."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dynamic_conv.py"), "--quick"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(result["ms_per_step"]["2"]) == {"map", "grouped", "matmul"}
+    assert all(t > 0 for t in result["ms_per_step"]["2"].values()) and result["vs_map"]["2"]["map"] == 1.0
+    what, value, goal = run_all.ROWS["dynamic_conv"](result)
+    assert "batch 2: map" in value and result["auto"] in value

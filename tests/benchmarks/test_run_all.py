@@ -35,6 +35,12 @@ SAMPLES = {
                   "contrastive_ms_per_step": 366.0, "supervised_ms_per_step": 448.0},
     "sed_step": {"recipe": "sed/embedded", "batch_size": 16, "baseline_clips_per_s": 20.0, "tri_adv_clips_per_s": 19.8,
                  "baseline_over_tri_adv": 1.01},
+    "sed_peer": {"recipe": "sed/dcase2019", "batch_size": 64, "frames": 640, "mels": 128, "classes": 10,
+                 "device": "CPU", "device_name": "AMD EPYC, 2 cores", "threads": 2, "tfaudio_clips_per_s": 6.5,
+                 "pytorch_clips_per_s": 2.6, "tfaudio_over_pytorch": 2.5, "tfaudio_ms_per_step": 9846.0,
+                 "pytorch_ms_per_step": 24615.0, "params_tfaudio": 1612372, "params_pytorch": 1612372,
+                 "statistics_tfaudio": 2752, "statistics_pytorch": 2752, "tensorflow": "2.21.0",
+                 "torch": "2.13.0+cpu", "steps": 3, "repeats": 2},
     "scaling": {"train_1_worker_examples_per_s": 410.0, "train_2_workers_examples_per_s": 190.0,
                 "train_2_over_1": 0.46, "input_local_examples_per_s": 3106.0, "input_service_examples_per_s": 1423.0,
                 "input_service_over_local": 0.46, "input_first_batch_s_local": 0.13, "input_first_batch_s_service": 0.22},
@@ -61,6 +67,9 @@ def test_rows_are_rewritten_in_place_and_a_misfit_keeps_its_row():
     assert all(len(r) == 1 for r in rows.values())
     assert "DFE/SFE = **1.12**" in rows["dfe_step"][0] and "<= 1.3: met" in rows["dfe_step"][0]
     assert "cost per clip **1.01x** (19.8 vs 20.0 clips/s)" in rows["sed_step"][0]
+    peer = rows["sed_peer"][0]
+    assert "tfaudio / PyTorch = **2.50** (6.50 vs 2.60 clips/s" in peer and ">= 1.0: met" in peer
+    assert "1,612,372 parameters each" in peer and "batch 64" in peer
     dyn = rows["dynamic_conv"][0]
     assert "batch 16: map 977 ms, grouped 1918 (**1.96x**), matmul 9424 (**9.65x**)" in dyn
     assert "batch 64: map 6395 ms" in dyn and '"auto" picks map' in dyn and "fastest on CPU: met" in dyn
@@ -92,3 +101,37 @@ def test_the_dynamic_conv_benchmark_prints_what_its_row_reads():
     assert all(t > 0 for t in result["ms_per_step"]["2"].values()) and result["vs_map"]["2"]["map"] == 1.0
     what, value, goal = run_all.ROWS["dynamic_conv"](result)
     assert "batch 2: map" in value and result["auto"] in value
+
+
+def test_a_benchmark_that_cannot_run_here_is_skipped_with_its_reason(monkeypatch):
+    import subprocess
+
+    import pytest
+
+    def fake(status, err):
+        return lambda *a, **k: subprocess.CompletedProcess(a, status, "", err)
+
+    monkeypatch.setattr(run_all.subprocess, "run", fake(2, "noise\nsed_peer: PyTorch is not installed\n"))
+    with pytest.raises(run_all.Skipped, match="^sed_peer: PyTorch is not installed$"):
+        run_all.run("sed_peer")
+    monkeypatch.setattr(run_all.subprocess, "run", fake(1, "Traceback ...\n"))
+    with pytest.raises(SystemExit, match="failed \\(exit 1\\)"):  # any other failure stops the run
+        run_all.run("sed_peer")
+
+
+def test_torch_stays_out_of_the_package_and_the_tests():
+    """PyTorch is a benchmark-only dependency (the setup.py extra "bench")."""
+    import ast
+
+    offenders = []
+    for folder in ("tfaudio", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "torch"]
+    assert not offenders, offenders
+    setup = (ROOT / "setup.py").read_text()
+    assert '"bench": ["torch==2.13.0"]' in setup
+    install_requires = setup[setup.index("install_requires"):setup.index("extras_require")]
+    assert "torch" not in install_requires

@@ -44,7 +44,11 @@ setup(
         "editdistance>=0.6",  # phone error rate (Levenshtein distance of phone strings)
         "tensorflow-serving-api>=2.21,<2.22",  # PredictionLog protos of the TF Serving warmup files
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={
+        "test": ["pytest>=7"],
+        # benchmark-only: the PyTorch peer of benchmarks/sed_peer.py (never imported by tfaudio)
+        "bench": ["torch==2.13.0"],
+    },
     entry_points={
         "console_scripts": [
             "tfaudio-train=tfaudio.cli.train:main",

@@ -3,7 +3,9 @@
 Each ``benchmarks/<name>.py`` runs in its own process; the last line of its output
 is its JSON result, from which its row of the README table (``| `benchmarks/<name>.py`
 | what | result | goal |``) is rewritten (or appended). A result that does not fit
-its row formatter keeps the old row and says so.
+its row formatter keeps the old row and says so. A benchmark that exits with status 2
+cannot run on this machine (a benchmark-only dependency such as PyTorch is missing):
+it is skipped, listed with its one-line reason, and its row is kept.
 
     python benchmarks/run_all.py [--only scaling frontend ...] [--readme README.md] [--dry-run]
 
@@ -45,6 +47,21 @@ def _dfe_step(r: dict):
     return (f"DFE vs SFE train step, batch {r['batch_size']} x {r['mels']} mel x {r['frames']} frames, same process",
             f"DFE/SFE = **{r['dfe_sfe_ratio']:.2f}** ({r['dfe_ms_per_step']:.0f} vs {r['sfe_ms_per_step']:.0f} ms/step)",
             f"<= 1.3: {'met' if r['dfe_sfe_ratio'] <= 1.3 else '**not met**'}")
+
+
+def _dynamic_conv(r: dict):
+    layers = ", ".join(f"{ci}->{co} d{d}" for ci, co, d in r["layers"])
+    parts = []
+    for b in sorted(r["ms_per_step"], key=int):
+        ms = r["ms_per_step"][b]
+        others = ", ".join(f"{f} {ms[f]:.0f} (**{r['vs_map'][b][f]:.2f}x**)" for f in ms if f != "map")
+        parts.append(f"batch {b}: map {ms['map']:.0f} ms, {others}")
+    fastest = set(r["winner"].values())
+    met = fastest == {r["auto"]}
+    return (f"DFE dynamic conv forward + backward per formulation, the five layers ({layers}) on "
+            f"{r['mels']} mel x {r['frames']} frames, {r['device']} ({r['device_name']})",
+            "; ".join(parts) + f"; \"auto\" picks {r['auto']}",
+            f"\"auto\" = the fastest on {r['device']}: {'met' if met else '**not met**'}")
 
 
 def _quality_rtf(r: dict):
@@ -95,10 +112,22 @@ def _sed_step(r: dict):
             f"{r['baseline_clips_per_s']:.1f} clips/s)", "-")
 
 
+def _sed_peer(r: dict):
+    ratio = r["tfaudio_over_pytorch"]
+    return (f"SED training step (forward, frame + clip BCE, backward, Adam), tfaudio's `SEDTask` vs the DCASE task 4 "
+            f"baseline CRNN in PyTorch, same architecture ({r['params_tfaudio']:,} parameters each), {r['recipe']} "
+            f"shapes ({r['frames']} x {r['mels']}), batch {r['batch_size']}, {r['device']} ({r['device_name']}), "
+            f"{r['threads']} threads",
+            f"tfaudio / PyTorch = **{ratio:.2f}** ({r['tfaudio_clips_per_s']:.2f} vs {r['pytorch_clips_per_s']:.2f} "
+            f"clips/s; TF {r['tensorflow']}, torch {r['torch']})",
+            f">= 1.0: {'met' if ratio >= 1.0 else '**not met**'}")
+
+
 #: ``name -> (result JSON -> (what it compares, result, goal))``
-ROWS = {"scaling": _scaling, "frontend": _frontend, "dfe_step": _dfe_step, "quality_rtf": _quality_rtf,
+ROWS = {"scaling": _scaling, "frontend": _frontend, "dfe_step": _dfe_step, "dynamic_conv": _dynamic_conv,
+        "quality_rtf": _quality_rtf,
         "long_audio": _long_audio, "dfe_memory": _dfe_memory, "quality_trace": _quality_trace,
-        "cola_step": _cola_step, "sed_step": _sed_step}
+        "cola_step": _cola_step, "sed_step": _sed_step, "sed_peer": _sed_peer}
 
 
 def benchmarks():
@@ -106,11 +135,22 @@ def benchmarks():
                   if p.stem != "run_all" and not p.stem.startswith("_"))  # _name: a shared module
 
 
+#: The exit status of a benchmark that cannot run here (e.g. its optional dependency is missing).
+CANNOT_RUN = 2
+
+
+class Skipped(Exception):
+    """A benchmark that cannot run on this machine; the message says why."""
+
+
 def run(name: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py")], capture_output=True,
                          text=True, env=env)
     print(res.stdout, end="")
+    if res.returncode == CANNOT_RUN:
+        lines = res.stderr.strip().splitlines()
+        raise Skipped(lines[-1] if lines else f"exit {CANNOT_RUN}")
     if res.returncode != 0:
         raise SystemExit(f"benchmarks/{name}.py failed (exit {res.returncode}):\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -150,7 +190,13 @@ def main():
     unknown = sorted(set(names) - set(benchmarks()))
     if unknown:
         raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {benchmarks()}")
-    results = {name: run(name) for name in names}
+    results, skipped = {}, {}
+    for name in names:
+        try:
+            results[name] = run(name)
+        except Skipped as why:
+            skipped[name] = str(why)
+            print(f"benchmarks/{name}.py skipped: {why}", file=sys.stderr)
     readme = Path(a.readme)
     new = rewrite_table(readme.read_text(encoding="utf-8"), results)
     if a.dry_run:
@@ -160,6 +206,8 @@ def main():
 
         write_text(readme, new)
         print(f"{readme}: benchmark rows rewritten for {sorted(set(results) & set(ROWS))}")
+    if skipped:
+        print(f"skipped (rows kept): {', '.join(f'{k} ({v})' for k, v in sorted(skipped.items()))}")
     print(json.dumps(results))
 
 

@@ -17,38 +17,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
+from _sed_steps import task_step  # noqa: E402
 from _timing import best_seconds_per_step  # noqa: E402
 from tfaudio.config import from_dict, load_recipe, merge  # noqa: E402
-from tfaudio.systems.sed import model as M  # noqa: E402
-from tfaudio.systems.sed import train as T  # noqa: E402
 from tfaudio.systems.sed.config import SEDConfig  # noqa: E402
 
 
 def clips_per_second(cfg: SEDConfig, heads, adversarial: str, diversity: bool, batch: int, steps: int,
                      repeats: int) -> float:
-    fe = cfg.frontend
-    frames = M.make_frontend(fe).num_frames(int(round(cfg.data.clip_seconds * fe.sample_rate)))
-    mels, K = fe.num_mel_bins, cfg.model.num_classes
-    task = T.SEDTask(cfg, frames, mels, (np.zeros(mels), np.ones(mels)), heads, adversarial, diversity)
-    task.build()
-    task.seed, task.steps_per_epoch, task.total_steps = 0, 100, 1000
-    task.epoch_counter = tf.Variable(0, dtype=tf.int64)
-    task.step_counter = tf.Variable(0, dtype=tf.int64)
-    out = M.output_frames(frames, cfg.model)
-    rng = np.random.default_rng(0)
-    half = np.repeat([1.0, 0.0], [batch // 2, batch - batch // 2]).astype(np.float32)
-    batch_data = {
-        "features": tf.constant(rng.standard_normal((batch, frames, mels)).astype(np.float32)),
-        "frame_target": tf.constant((rng.random((batch, out, K)) < 0.1).astype(np.float32)),
-        "frame_mask": tf.constant(np.broadcast_to(half[:, None, None], (batch, out, K)).copy()),
-        "clip_target": tf.constant((rng.random((batch, K)) < 0.2).astype(np.float32)),
-        "clip_mask": tf.ones([batch, K]),
-        "domain": tf.constant(1.0 - half),
-    }
-    return batch / best_seconds_per_step(tf.function(task.train_step), (batch_data,), steps, repeats)
+    step, data, _ = task_step(cfg, heads, adversarial, diversity, batch)
+    return batch / best_seconds_per_step(step, (data,), steps, repeats)
 
 
 def main():

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfaudio.config import merge
 from tfaudio.systems.dfe.evaluate import evaluate_run
 from tfaudio.export.core import ExportError, run_tflite
+from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.systems.dfe.export import best_stage, export_dfe
 from tfaudio.training import core
 from tfaudio.systems.dfe import train as T
@@ -43,7 +44,11 @@ def test_prerequisites_are_trained_first_and_said(run):
     for s in T.STAGES:
         d = run_dir / s
         assert (d / "config.json").exists() and (d / "best.json").exists() and (d / "metrics.jsonl").exists()
-        assert json.loads((d / "config.json").read_text())["stage"] == s
+        stage_config = json.loads((d / "config.json").read_text())
+        assert stage_config["stage"] == s and stage_config["model"]["dynamic_conv"] == "auto"
+        # the formulation "auto" chose on this machine, for the stages with dynamic convs
+        assert stage_config.get("dynamic_conv_formulation") == (
+            resolve_formulation("auto") if s in ("dfe", "cascade", "shared") else None)
     assert T.load_run_config(run_dir) == merge(cfg, {"model": {"num_classes": 10}})  # from the data
     assert T.recorded_class_names(run_dir) == list(T.CLASSES)
 
@@ -70,6 +75,20 @@ def test_a_trained_stage_is_not_retrained_and_config_must_match(run):
     other = merge(cfg, {"frontend": {"num_mel_bins": 32}})
     with pytest.raises(core.RunDirError, match="different frontend"):
         T.train_stage(other, "dfe", run_dir, progress=False)
+
+
+def test_stages_of_one_run_may_differ_in_the_dynamic_conv_formulation_only(tmp_path):
+    cfg = merge(T.DFEConfig(), TINY)
+    T.check_run_config(tmp_path, cfg)
+    T.check_run_config(tmp_path, merge(cfg, {"model": {"dynamic_conv": "grouped"}}))  # same weights: allowed
+    with pytest.raises(core.RunDirError, match="different model"):
+        T.check_run_config(tmp_path, merge(cfg, {"model": {"mask_filters": [4, 6, 6, 6, 2]}}))
+    # a run directory written before the field existed
+    old = json.loads((tmp_path / "config.json").read_text())
+    del old["model"]["dynamic_conv"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    T.check_run_config(tmp_path, merge(cfg, {"model": {"dynamic_conv": "matmul"}}))
+    assert T.load_run_config(tmp_path).model.dynamic_conv == "auto"
 
 
 def test_evaluation_writes_tables_and_figure(run):
@@ -108,6 +127,7 @@ def test_export_best_stage_parity_versions_and_fresh_process(run, tmp_path):
     assert v1.name == "1" and json.loads((v1 / "export.json").read_text())["stage"] == stage
     meta = json.loads((v1 / "export.json").read_text())
     assert meta["checks"]["tflite_max_abs_diff"] <= 1e-4
+    assert meta["config"]["model"]["dynamic_conv"] == "map"  # "auto" is exported as its CPU choice
     assert (v1 / "assets" / "class_names.txt").read_text().split() [0] == "air_conditioner"
     v2 = export_dfe(run_dir, stage="shared", base_dir=tmp_path, tflite=False)
     assert v2.name == "2" and (v1 / "model.tflite").exists()

@@ -37,6 +37,8 @@ def test_config_round_trip():
 def test_bad_set_value_is_one_line(tmp_path):
     res = harness.run_cli("tfaudio.cli.train", ["dfe", "--run-dir", tmp_path, "--set", "train.batch_size=many"])
     harness.assert_user_error(res, "train.batch_size")
+    res = harness.run_cli("tfaudio.cli.train", ["dfe", "--run-dir", tmp_path, "--set", "model.dynamic_conv=loop"])
+    harness.assert_user_error(res, "model.dynamic_conv must be one of")
 
 
 @pytest.mark.slow

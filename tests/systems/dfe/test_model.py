@@ -1,5 +1,9 @@
 """DFE networks have the paper's layer sizes and wire masks as described."""
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfaudio.systems.dfe import model as M
@@ -67,3 +71,70 @@ def test_masked_classifier_multiplies_masks_in_sequence():
     np.testing.assert_allclose(out["enhanced"].numpy(), x.numpy() * m1 * m2, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out["probs"].numpy().sum(-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(out["logits"].numpy(), clf(out["enhanced"]).numpy(), atol=1e-5)
+
+
+TINY = M.DFEModelConfig(num_classes=3, classifier_filters=(4,) * 5, mask_filters=(4, 5, 5, 5, 1),
+                        generator_filters=(4, 4, 8))
+
+
+def test_dynamic_conv_choice_is_validated_and_reaches_every_dynamic_layer():
+    from tfaudio.config import ConfigError, from_dict
+    from tfaudio.layers.dynamic import DYNAMIC_CONV_CHOICES
+    from tfaudio.systems.dfe.config import DYNAMIC_CONV_CHOICES as DFE_CHOICES
+    from tfaudio.systems.dfe.config import DFEConfig
+
+    assert M.DFEModelConfig().dynamic_conv == "auto"
+    assert DFE_CHOICES == DYNAMIC_CONV_CHOICES  # the config's copy of the layer's names
+    with pytest.raises(ConfigError, match="model.dynamic_conv must be one of"):
+        from_dict(DFEConfig, {"model": {"dynamic_conv": "loop"}})
+    for f in DYNAMIC_CONV_CHOICES:
+        net = M.DynamicMaskNet(M.DFEModelConfig(dynamic_conv=f))
+        assert [c.formulation for c in net.dyn_convs] == [f] * 5
+
+
+def test_every_formulation_gives_the_same_mask_net_outputs_and_gradients():
+    frames, mels = 21, 8
+    nets = {f: M.build(M.DynamicMaskNet(M.DFEModelConfig(**{**TINY.__dict__, "dynamic_conv": f})), frames, mels)
+            for f in ("map", "grouped", "matmul")}
+    weights = nets["map"].get_weights()
+    for net in nets.values():
+        net.set_weights(weights)
+    image = tf.random.stateless_uniform([3, mels, frames, 1], seed=(1, 2))
+    results = {}
+    for f, net in nets.items():
+        with tf.GradientTape() as tape:
+            mask = net(image, training=True)
+            loss = tf.reduce_sum(mask * tf.range(frames, dtype=tf.float32))
+        results[f] = [mask.numpy()] + [g.numpy() for g in tape.gradient(loss, net.trainable_variables)]
+    for f in ("grouped", "matmul"):
+        for a, b in zip(results[f], results["map"]):  # float32 rounding, relative to each tensor's scale
+            assert np.abs(b).max() > 0
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(b).max()))
+
+
+@pytest.mark.parametrize("formulation", ["map", "grouped", "matmul"])
+def test_the_tflite_export_of_each_formulation_is_builtin_and_matches(formulation):
+    """The DFE export's TFLite function (a trained stage's is written the same way)."""
+    from tfaudio.export.core import run_tflite, tflite_ops
+    from tfaudio.systems.dfe.config import FrontendConfig
+    from tfaudio.systems.dfe.data import make_frontend
+    from tfaudio.systems.dfe.export import DFEServing
+
+    cfg = M.DFEModelConfig(**{**TINY.__dict__, "dynamic_conv": formulation})
+    frontend = make_frontend(FrontendConfig())
+    n = 8000
+    frames, mels = frontend.num_frames(n), FrontendConfig().num_mel_bins
+    model = M.build(M.MaskedClassifier(M.build(M.CNNFC(cfg), frames, mels), [M.DynamicMaskNet(cfg)]), frames, mels)
+    serving = DFEServing(frontend, model, ["a", "b", "c"], n)
+    serving._fixed(tf.zeros([1, n]))  # builds the front-end
+    data = serving.tflite_bytes()
+    assert "CUSTOM" not in tflite_ops(data) and "CONV_2D" in tflite_ops(data)
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp(prefix="tfaudio-test-")) / "model.tflite"
+    path.write_bytes(data)
+    for _ in range(2):  # two different inputs in a row
+        wave = (0.3 * rng.standard_normal((1, n))).astype(np.float32)
+        lite = run_tflite(path, {"waveform": wave})
+        ref = serving._fixed(tf.constant(wave))
+        np.testing.assert_allclose(lite["mask"], ref["mask"].numpy(), atol=1e-5)
+        np.testing.assert_allclose(lite["probabilities"], ref["probabilities"].numpy(), atol=1e-5)

@@ -40,6 +40,11 @@ class FrontendConfig:
     normalization: Optional[str] = "minmax"
 
 
+#: How the dynamic filter layer computes its per-example convolutions (the names of
+#: ``tfaudio.layers.dynamic.DYNAMIC_CONV_CHOICES``; a test keeps the two equal).
+DYNAMIC_CONV_CHOICES = ("auto", "map", "grouped", "matmul")
+
+
 @dataclass(frozen=True)
 class DFEModelConfig:
     # None: from the data's class vocabulary (training resolves it and records the number
@@ -53,6 +58,15 @@ class DFEModelConfig:
     generator_dilations: Tuple[int, ...] = (6, 4, 1)
     kernel_size: int = 3
     bn_momentum: float = 0.9  # (choice) Keras' 0.99 lags far behind on small datasets
+    # the dynamic convs' formulation: "auto" (per device kind: "map" on CPU, "grouped" on a
+    # GPU), "map", "grouped" or "matmul"; the same weights and outputs, so stages of one
+    # run may differ in it; each stage's config.json records the one it trained with
+    dynamic_conv: str = "auto"
+
+    def __post_init__(self):
+        if self.dynamic_conv not in DYNAMIC_CONV_CHOICES:
+            raise ValueError(f"model.dynamic_conv must be one of {list(DYNAMIC_CONV_CHOICES)}, "
+                             f"not {self.dynamic_conv!r}")
 
 
 @dataclass(frozen=True)

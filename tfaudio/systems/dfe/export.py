@@ -9,10 +9,11 @@ stage's masks: what multiplied the features; ones for the plain classifier).
 (``<run_dir>/classes.json``; UrbanSound8K's names for runs from before it was recorded).
 
 TFLite: builtin ops only, input ``[1, clip samples]``, the same outputs but
-``class_name``. The dynamic convolutions (a per-example ``map_fn``) become a WHILE
+``class_name``. The dynamic convolutions (by default a per-example ``map_fn``:
+``model.dynamic_conv`` "auto" is exported as its CPU choice, "map") become a WHILE
 loop with CONV_2D on runtime kernels; the check after writing feeds several
 different inputs in a row so a runtime that reused the first input's kernels
-would fail it.
+would fail it. ``export.json`` records the formulation in its config.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from tfaudio.systems.dfe.data import DFEData, make_frontend
 from tfaudio.datasets.urbansound8k import DatasetError
 from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
+from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.training import core
 from tfaudio.systems.dfe import train as T
 
@@ -70,6 +72,14 @@ class DFEServing(tf.Module):
         return convert_tflite(self._fixed, [spec], track=[self.frontend, self.model])
 
 
+def export_config(cfg):
+    """The run's config with the dynamic convolutions' formulation fixed for the export:
+    "auto" becomes what it picks on CPU ("map"), so an export is the same graph whichever
+    machine wrote it (the TFLite file and its checks run on CPUs); an explicit choice is
+    kept. Every formulation converts to builtin TFLite ops."""
+    return merge(cfg, {"model": {"dynamic_conv": resolve_formulation(cfg.model.dynamic_conv, "CPU")}})
+
+
 def best_stage(run_dir) -> str:
     """The trained stage with the highest best dev accuracy."""
     scores = {s: core.stage_state(Path(run_dir) / s).get("best", float("-inf")) for s in T.trained_stages(run_dir)}
@@ -94,7 +104,7 @@ def load_model(run_dir, stage: Optional[str] = None):
 def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
                data_dir: Optional[str] = None, tflite: bool = True, parity_clips: int = 4) -> Path:
     run_dir = Path(run_dir)
-    cfg = T.load_run_config(run_dir)
+    cfg = export_config(T.load_run_config(run_dir))
     if data_dir:
         cfg = merge(cfg, {"data": {"data_dir": str(data_dir)}})
     stage = stage or best_stage(run_dir)

@@ -15,7 +15,8 @@ Parts (sizes from section 4 of the paper):
   each with batch norm, max pool and ReLU, averaged to a 256-d vector; FC 1-5 emit the
   dynamic convs' kernels, FC 6-10 the per-example layer-norm scale and bias.
 * :class:`DynamicMaskNet` (DFE) — the generator plus the dynamic filter layer: the same
-  five dilated convs as SFE but with the generated kernels, per-example affine.
+  five dilated convs as SFE but with the generated kernels, per-example affine; the
+  convolutions' formulation is ``cfg.dynamic_conv`` (see :mod:`tfaudio.layers.dynamic`).
 * :class:`MaskedClassifier` — one or more mask nets applied in sequence
   (x <- x * m(x)), then the (frozen) classifier. DFE: [g]; cascade DCL: [g1, g2] with
   g1 frozen; shared DSL: [g, g], one generator used twice.
@@ -157,7 +158,7 @@ class DynamicMaskNet(keras.Model):
     def __init__(self, cfg: DFEModelConfig, **kwargs):
         super().__init__(**kwargs)
         self.generator = FilterGenerator(cfg)
-        self.dyn_convs = [DynamicConv2D(d) for d in cfg.mask_dilations]
+        self.dyn_convs = [DynamicConv2D(d, formulation=cfg.dynamic_conv) for d in cfg.mask_dilations]
 
     def call(self, image, training=False):
         kernels, affines = self.generator(image, training=training)

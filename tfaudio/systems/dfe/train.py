@@ -39,6 +39,7 @@ from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_at
 from tfaudio.datasets.urbansound8k import CLASSES
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.metrics import accuracy
+from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.systems.dfe.config import DFEConfig
 from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe import model as M
@@ -229,13 +230,16 @@ def train_stage(
             task = EnhancerTask(cfg, s, run_dir, data.num_frames, data.num_features)
             epochs = cfg.train.enhancer_epochs
         train = core.seeded_batches(data.dataset("train"), cfg.train.batch_size, cfg.train.seed)
+        config = {"system": "dfe", "stage": s, "class_names": list(data.class_names), **to_dict(cfg)}
+        if s in DYNAMIC_STAGES:  # what "auto" chose on this machine
+            config["dynamic_conv_formulation"] = resolve_formulation(cfg.model.dynamic_conv)
         results[s] = core.fit(
             task,
             train,
             data.dataset("dev"),
             stage_dir,
             epochs=epochs,
-            config={"system": "dfe", "stage": s, "class_names": list(data.class_names), **to_dict(cfg)},
+            config=config,
             resume=resume,
             strategy=strategy,
             seed=cfg.train.seed,
@@ -246,6 +250,9 @@ def train_stage(
 
 
 RUN_INVARIANTS = ("frontend", "model")
+#: model fields that change how a stage computes, not what it learns: stages of one run may differ
+RUN_VARIANT_MODEL_FIELDS = ("dynamic_conv",)
+DYNAMIC_STAGES = ("dfe", "cascade", "shared")  # the stages with dynamic convolutions
 CLASSES_FILE = "classes.json"
 
 
@@ -286,8 +293,15 @@ def check_run_config(run_dir: Path, cfg: DFEConfig) -> None:
     new = to_dict(cfg)
     if path.exists():
         old = json.loads(path.read_text())
+
+        def invariant(d, key):
+            part = d.get(key)
+            if key == "model" and isinstance(part, dict):
+                part = {k: v for k, v in part.items() if k not in RUN_VARIANT_MODEL_FIELDS}
+            return part
+
         for key in RUN_INVARIANTS:
-            if old.get(key) != new[key]:
+            if invariant(old, key) != invariant(new, key):
                 raise core.RunDirError(
                     f"{run_dir} was trained with a different {key} config; stages of one run "
                     f"must share it (use another --run-dir)"

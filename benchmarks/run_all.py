@@ -123,9 +123,19 @@ def _sed_peer(r: dict):
             f">= 1.0: {'met' if ratio >= 1.0 else '**not met**'}")
 
 
+def _quality_stream(r: dict):
+    return (f"Quality-Net streaming (`model_stream.tflite`, 64-frame look-ahead and step, one LiteRT thread) "
+            f"on a {r['minutes']:g}-minute stream fed in 0.1 s chunks, vs whole-file `model.tflite` on the "
+            f"same kind of audio",
+            f"**{r['stream_ms_per_audio_s']:.2f}** ms of CPU per audio second, peak RSS "
+            f"**{r['stream_peak_rss_mib']:.0f} MiB**; whole file {r['whole_file_ms_per_audio_s']:.2f} ms/s: "
+            f"stream / whole file = {r['ratio']:.2f}",
+            "memory flat in length")
+
+
 #: ``name -> (result JSON -> (what it compares, result, goal))``
 ROWS = {"scaling": _scaling, "frontend": _frontend, "dfe_step": _dfe_step, "dynamic_conv": _dynamic_conv,
-        "quality_rtf": _quality_rtf,
+        "quality_rtf": _quality_rtf, "quality_stream": _quality_stream,
         "long_audio": _long_audio, "dfe_memory": _dfe_memory, "quality_trace": _quality_trace,
         "cola_step": _cola_step, "sed_step": _sed_step, "sed_peer": _sed_peer}
 

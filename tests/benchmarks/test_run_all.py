@@ -22,6 +22,10 @@ SAMPLES = {
                      "winner": {"16": "map", "64": "map"}, "layer_ms": {}, "steps": 2, "repeats": 2},
     "quality_rtf": {"tflite_ms_per_audio_s": 1.57, "tf_ms_per_audio_s": 2.11, "max_abs_score_diff_tf_tflite": 6e-8,
                     "float16_max_abs_score_diff": 1.3e-4, "int8_max_abs_score_diff": 9e-3},
+    "quality_stream": {"model": "exported_models/qualitynet/1", "minutes": 60.0,
+                       "stream_ms_per_audio_s": 4.1, "stream_peak_rss_mib": 120.0,
+                       "whole_file_ms_per_audio_s": 1.6, "whole_file_peak_rss_mib": 200.0,
+                       "ratio": 2.56, "frames": 225001},
     "long_audio": {"model": "TFLite", "rows": [
         {"minutes": 1 / 60, "mode": "runtime (1 s file)", "peak_rss_mib": 180.0, "wall_s": 1.0},
         {"minutes": 60, "mode": "blocks", "peak_rss_mib": 225.0, "wall_s": 10.7, "score": 3.1},

@@ -54,7 +54,7 @@ CANDIDATES = {
                     "decay, -70..-50 dB noise augmentation; no low-pass)", "qualitynet/small_real",
                     BATCHED + ["model.dense_units=[50,50]", "train.augment.lowpass_prob=0"]),
 }
-SELECT_EPOCHS = 20  # every candidate; the chosen one then continues to --epochs
+SELECT_EPOCHS = 6  # every candidate (--select-epochs); the chosen one continues to --epochs
 
 
 def sh(cmd, **kw) -> None:
@@ -100,27 +100,28 @@ def _train(run: Path, config: str, sets, qset: Path, epochs: int) -> None:
     sh(cmd)
 
 
-def _run_summary(run: Path) -> dict:
-    records = json.loads((run / "train" / "records.json").read_text())
-    state = json.loads((run / "train" / "state.json").read_text())
-    return {"dev_lcc": state["best"], "best_epoch": state["best_epoch"],
-            "epochs": state["epochs_run"],
+def _run_summary(run: Path, upto: int | None = None) -> dict:
+    """Best dev LCC, its epoch and the training minutes of the first ``upto`` epochs."""
+    records = json.loads((run / "train" / "records.json").read_text())[:upto]
+    monitor = json.loads((run / "train" / "best.json").read_text())["monitor"]
+    best = max(records, key=lambda r: r[monitor])
+    return {"dev_lcc": best[monitor], "best_epoch": best["epoch"], "epochs": len(records),
             "minutes": round(sum(r["seconds"] for r in records) / 60.0, 1)}
 
 
-def stage_train(work: Path, qset: Path, epochs: int) -> dict:
+def stage_train(work: Path, qset: Path, epochs: int, select_epochs: int = SELECT_EPOCHS) -> dict:
     runs = work / "runs"
     for name, (_, config, sets) in CANDIDATES.items():
-        _train(runs / name, config, sets, qset, SELECT_EPOCHS)
-    scores = {n: _run_summary(runs / n) for n in CANDIDATES}
+        _train(runs / name, config, sets, qset, select_epochs)
+    scores = {n: _run_summary(runs / n, select_epochs) for n in CANDIDATES}
     chosen = max(scores, key=lambda n: scores[n]["dev_lcc"])
-    print(f"dev LCC after {SELECT_EPOCHS} epochs: "
+    print(f"dev LCC after {select_epochs} epochs: "
           + ", ".join(f"{n} {s['dev_lcc']:.4f}" for n, s in scores.items()) + f"; chosen: {chosen}")
-    if epochs > SELECT_EPOCHS:
+    if epochs > select_epochs:
         _, config, sets = CANDIDATES[chosen]
         _train(runs / chosen, config, sets, qset, epochs)
     final = _run_summary(runs / chosen)
-    summary = {"chosen": chosen, "select_epochs": SELECT_EPOCHS, "candidates": scores,
+    summary = {"chosen": chosen, "select_epochs": select_epochs, "candidates": scores,
                "final": final}
     (work / "selection.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
@@ -141,7 +142,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "exported_models"),
                    help="where qualitynet/<version> is exported (default: the repository's)")
     p.add_argument("--version", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=40, help="epochs of the chosen recipe")
+    p.add_argument("--epochs", type=int, default=24, help="epochs of the chosen recipe")
+    p.add_argument("--select-epochs", type=int, default=SELECT_EPOCHS,
+                   help="epochs of every candidate before the choice on dev LCC")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--until", choices=STAGES, default="export")
     a = p.parse_args(argv)
@@ -156,7 +159,7 @@ def main(argv=None) -> int:
     qset = stage_label(work, corpus, a.workers)
     if last < 2:
         return 0
-    selection = stage_train(work, qset, a.epochs)
+    selection = stage_train(work, qset, a.epochs, a.select_epochs)
     if last < 3:
         return 0
     metrics = stage_evaluate(work, qset, selection)

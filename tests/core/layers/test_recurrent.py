@@ -180,6 +180,21 @@ def _convert(fn):
     return converter.convert()
 
 
+#: Every converted model and its interpreter stay alive for the whole session: the
+#: XNNPACK delegate may key packed weights on buffer addresses, and a freed model
+#: buffer reused at the same address by the next test's model (same shapes, other
+#: weights) would then be run with stale weights.
+_ALIVE = []
+
+
+def _interpreter(model_bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=model_bytes, num_threads=1)
+    _ALIVE.append((model_bytes, interp))
+    return interp
+
+
 def _op_names(model_bytes):
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -191,8 +206,6 @@ def _op_names(model_bytes):
 
 @pytest.mark.parametrize("chunk,block", [(16, 16), (2, 3), (4, 1)])
 def test_tflite_builtin_dynamic_time_axis(inputs, chunk, block):
-    from ai_edge_litert.interpreter import Interpreter
-
     bi = BiLoopLSTM(UNITS, chunk=chunk, block=block)
     bi.build((None, None, FEATURES))
 
@@ -204,7 +217,7 @@ def test_tflite_builtin_dynamic_time_axis(inputs, chunk, block):
     ops = _op_names(model_bytes)
     assert "WHILE" in ops and "DYNAMIC_UPDATE_SLICE" in ops
     assert not any("FLEX" in op or "CUSTOM" in op for op in ops)
-    interp = Interpreter(model_content=model_bytes, num_threads=1)
+    interp = _interpreter(model_bytes)
     index = interp.get_input_details()[0]["index"]
     out_index = interp.get_output_details()[0]["index"]
     for steps in (37, 5, 70):  # resized both ways after the first allocation
@@ -217,8 +230,6 @@ def test_tflite_builtin_dynamic_time_axis(inputs, chunk, block):
 
 
 def test_tflite_padded_batch_uses_reverse_sequence(inputs):
-    from ai_edge_litert.interpreter import Interpreter
-
     bi = BiLoopLSTM(UNITS)
     bi.build((None, None, FEATURES))
 
@@ -233,7 +244,7 @@ def test_tflite_padded_batch_uses_reverse_sequence(inputs):
 
     model_bytes = _convert(serve)
     assert "REVERSE_SEQUENCE" in _op_names(model_bytes)
-    interp = Interpreter(model_content=model_bytes, num_threads=1)
+    interp = _interpreter(model_bytes)
     details = {d["shape_signature"].size: d["index"] for d in interp.get_input_details()}
     x_index, len_index = details[3], details[1]
     lengths = np.array([37, 20, 3], np.int32)

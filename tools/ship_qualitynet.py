@@ -109,11 +109,13 @@ def _run_summary(run: Path, upto: int | None = None) -> dict:
             "minutes": round(sum(r["seconds"] for r in records) / 60.0, 1)}
 
 
-def stage_train(work: Path, qset: Path, epochs: int, select_epochs: int = SELECT_EPOCHS) -> dict:
+def stage_train(work: Path, qset: Path, epochs: int, select_epochs: int = SELECT_EPOCHS,
+                names=tuple(CANDIDATES)) -> dict:
     runs = work / "runs"
-    for name, (_, config, sets) in CANDIDATES.items():
+    for name in names:
+        _, config, sets = CANDIDATES[name]
         _train(runs / name, config, sets, qset, select_epochs)
-    scores = {n: _run_summary(runs / n, select_epochs) for n in CANDIDATES}
+    scores = {n: _run_summary(runs / n, select_epochs) for n in names}
     chosen = max(scores, key=lambda n: scores[n]["dev_lcc"])
     print(f"dev LCC after {select_epochs} epochs: "
           + ", ".join(f"{n} {s['dev_lcc']:.4f}" for n, s in scores.items()) + f"; chosen: {chosen}")
@@ -145,6 +147,8 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=24, help="epochs of the chosen recipe")
     p.add_argument("--select-epochs", type=int, default=SELECT_EPOCHS,
                    help="epochs of every candidate before the choice on dev LCC")
+    p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES),
+                   help="the candidate recipes to train and compare (default: all)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--until", choices=STAGES, default="export")
     a = p.parse_args(argv)
@@ -159,7 +163,7 @@ def main(argv=None) -> int:
     qset = stage_label(work, corpus, a.workers)
     if last < 2:
         return 0
-    selection = stage_train(work, qset, a.epochs, a.select_epochs)
+    selection = stage_train(work, qset, a.epochs, a.select_epochs, a.candidates)
     if last < 3:
         return 0
     metrics = stage_evaluate(work, qset, selection)
@@ -167,10 +171,11 @@ def main(argv=None) -> int:
         return 0
     from ship_card import export_shipped  # tools/ship_card.py
 
+    trained = {n: CANDIDATES[n] for n in selection["candidates"]}
+    plan = dict(mix=MIX, clean_fraction=CLEAN_FRACTION, per_source=PER_SOURCE,
+                holdout_codecs=HOLDOUT_CODECS, holdout_noises=HOLDOUT_NOISES, splits=SPLITS)
     path = export_shipped(work, corpus, qset, selection, metrics, Path(a.out), a.version,
-                          CANDIDATES, dict(mix=MIX, clean_fraction=CLEAN_FRACTION,
-                                           per_source=PER_SOURCE, holdout_codecs=HOLDOUT_CODECS,
-                                           holdout_noises=HOLDOUT_NOISES, splits=SPLITS))
+                          trained, plan)
     print(f"shipped model: {path} ({(time.time() - t0) / 60:.0f} min this call)")
     return 0
 

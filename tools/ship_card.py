@@ -4,6 +4,7 @@ shipped version with ``MODEL.md`` rendered from its ``export.json``."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import date
@@ -105,16 +106,26 @@ def measure_stream(run: Path, qset: Path, lookaheads=(0, 8, 16, 32, 64, 128), n_
     return rows
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" + ("" if n == 1 else "s")
+
+
 def _sources(corpus: Path, labelled: pd.DataFrame) -> list:
+    """One row per Debian package: its licences, its role and how much of the corpus it gave."""
     pk = pd.read_csv(corpus / "packages.csv").fillna("")
     src = pd.read_csv(corpus / "sources.csv").fillna("")
+    noises = pd.read_csv(corpus / "noises.csv").fillna("")
     rows = []
     for _, r in pk.sort_values(["role", "package"]).iterrows():
-        mine = src[src["package"] == r["package"]] if "package" in src.columns else src.iloc[:0]
+        if r["role"] == "noise":
+            mine = noises[noises["package"] == r["package"]]
+            voices, items = None, int(len(mine))
+        else:
+            mine = src[src["package"] == r["package"]]
+            voices, items = int(mine["speaker"].nunique()), int(len(mine))
         rows.append({"package": r["package"], "version": str(r["version"]),
-                     "licence": r["licence"], "role": r["role"],
-                     "voices": int(mine["speaker"].nunique()) if len(mine) else None,
-                     "items": int(len(mine)) if len(mine) else None})
+                     "licence": r["licences"], "role": r["role"], "voices": voices,
+                     "items": items})
     return rows
 
 
@@ -125,7 +136,7 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
     all_df = pd.read_csv(qset / "all.csv")
     summary = json.loads((qset / "summary.json").read_text())
     speakers = pd.read_csv(corpus / "speakers.csv").fillna("")
-    langs = sorted({lang.strip() for v in speakers.get("language", pd.Series(dtype=str))
+    langs = sorted({lang.strip() for v in speakers["languages"]
                     for lang in str(v).replace(";", ",").split(",") if lang.strip()})
     seconds = pd.read_csv(corpus / "sources.csv")["seconds"].astype(float).sum()
     spk_split = all_df.groupby("split")["speaker"].nunique().to_dict()
@@ -211,11 +222,11 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
                          "families": fams, "holdout": holdout},
         },
         "training": {
-            "summary": (f"Candidate recipes, each trained {selection['select_epochs']} epochs on "
+            "summary": (f"Candidate recipes, each trained {_epochs(selection['select_epochs'])} on "
                         "the training split and scored on the development split (best epoch by "
-                        f"dev LCC); the best then trained on to {final['epochs']} epochs."),
+                        f"dev LCC); the best then trained on to {_epochs(final['epochs'])}."),
             "candidates": cand_rows, "chosen": selection["chosen"],
-            "minutes": float(train_minutes), "machine": "2 CPU cores, no GPU",
+            "minutes": float(train_minutes), "machine": f"{os.cpu_count()} CPU cores, no GPU",
         },
         "test": {
             "summary": (f"Test split: speakers never heard in training or development, n = "
@@ -250,8 +261,8 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
             "and coded) are outside what it saw.",
         ],
         "rebuild": ["pip install -e .",
-                    "python tools/ship_qualitynet.py --work /tmp/qn-ship   # corpus, labels, "
-                    "training, test tables, export into exported_models/"],
+                    plan.get("command", "python tools/ship_qualitynet.py --work /tmp/qn-ship")
+                    + "   # corpus, labels, training, test tables, export into exported_models/"],
         "built": {"date": str(date.today())},
     }
 

@@ -54,7 +54,9 @@ CANDIDATES = {
                     "decay, -70..-50 dB noise augmentation; no low-pass)", "qualitynet/small_real",
                     BATCHED + ["model.dense_units=[50,50]", "train.augment.lowpass_prob=0"]),
 }
-SELECT_EPOCHS = 6  # every candidate (--select-epochs); the chosen one continues to --epochs
+#: The candidates the shipped model was chosen from.
+SHIPPED = ("paper", "regularised")
+SELECT_EPOCHS = 5  # every candidate (--select-epochs); the chosen one continues to --epochs
 
 
 def sh(cmd, **kw) -> None:
@@ -144,11 +146,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "exported_models"),
                    help="where qualitynet/<version> is exported (default: the repository's)")
     p.add_argument("--version", type=int, default=1)
-    p.add_argument("--epochs", type=int, default=24, help="epochs of the chosen recipe")
+    p.add_argument("--epochs", type=int, default=18, help="epochs of the chosen recipe")
     p.add_argument("--select-epochs", type=int, default=SELECT_EPOCHS,
                    help="epochs of every candidate before the choice on dev LCC")
-    p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(CANDIDATES),
-                   help="the candidate recipes to train and compare (default: all)")
+    p.add_argument("--candidates", nargs="+", choices=list(CANDIDATES), default=list(SHIPPED),
+                   help="the candidate recipes to train and compare (default: "
+                        + " ".join(SHIPPED) + ", as the shipped model was built)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--until", choices=STAGES, default="export")
     a = p.parse_args(argv)
@@ -173,7 +176,10 @@ def main(argv=None) -> int:
 
     trained = {n: CANDIDATES[n] for n in selection["candidates"]}
     plan = dict(mix=MIX, clean_fraction=CLEAN_FRACTION, per_source=PER_SOURCE,
-                holdout_codecs=HOLDOUT_CODECS, holdout_noises=HOLDOUT_NOISES, splits=SPLITS)
+                holdout_codecs=HOLDOUT_CODECS, holdout_noises=HOLDOUT_NOISES, splits=SPLITS,
+                command=("python tools/ship_qualitynet.py --work /tmp/qn-ship --candidates "
+                         + " ".join(a.candidates)
+                         + f" --select-epochs {a.select_epochs} --epochs {a.epochs}"))
     path = export_shipped(work, corpus, qset, selection, metrics, Path(a.out), a.version,
                           trained, plan)
     print(f"shipped model: {path} ({(time.time() - t0) / 60:.0f} min this call)")

@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from tfaudio.audio import AudioError
 from tfaudio.config import to_dict
+from tfaudio.export.core import OWNER_FILE
 from tfaudio.systems.qualitynet.manifest import ManifestError
 from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version
@@ -351,7 +352,9 @@ def _verify_stream(export_dir: Path, sigs, c: QualityNetConfig, inputs, ref) -> 
 
 
 def _size(folder: Path, exclude_suffix: str) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.suffix != exclude_suffix)
+    """Bytes of the files that ship (not the in-progress export's owner record)."""
+    return sum(p.stat().st_size for p in folder.rglob("*")
+               if p.is_file() and p.suffix != exclude_suffix and p.name != OWNER_FILE)
 
 
 def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):

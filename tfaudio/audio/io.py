@@ -25,14 +25,28 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".sph", ".nist", ".ogg", ".oga", ".aif", ".
 
 
 
+#: A file this small that starts like an audio header holds no samples (a WAV header is 44 bytes).
+_HEADER_ONLY_BYTES = 128
+_RIFF = (b"RIFF", b"RIFX", b"RF64")
+_HEADER_MAGIC = _RIFF + (b"fLaC", b"NIST", b"FORM", b"OggS", b".snd")
+
+
 def audio_info(path) -> sf._SoundFileInfo:
     """Header of an audio file (rate, channels, frames) without decoding it."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise AudioError(path, "file does not exist")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise AudioError(path, "empty file (0 bytes, no audio)")
     try:
         return sf.info(path)
     except Exception as exc:  # libsndfile raises RuntimeError / LibsndfileError
+        if size <= _HEADER_ONLY_BYTES:
+            with open(path, "rb") as f:
+                head = f.read(12)
+            if head[:4] in _HEADER_MAGIC and (head[:4] not in _RIFF or head[8:12] == b"WAVE"):
+                raise AudioError(path, f"empty: a {size}-byte header and no samples") from exc
         raise AudioError(path, f"not a readable audio file ({exc})") from exc
 
 

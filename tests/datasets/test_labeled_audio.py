@@ -108,3 +108,18 @@ def test_embedded_recordings_are_consistent_within_a_recording(tmp_path):
     classes = generate_class_folders(tmp_path / "cls", train_per_class=2, test_per_class=1, seed=0)
     task = la.load_task(classes)
     assert len(task.classes) == 6 and task.sizes()["test"] == 6
+
+
+def test_an_empty_class_folder_is_said_with_the_classes_that_remain(tmp_path, caplog):
+    root = tmp_path / "task"
+    for c in ("cat", "dog"):
+        for i in range(10):
+            _wav(root / c / f"{i}.wav")
+    (root / "bird").mkdir()
+    (root / "bird" / "notes.txt").write_text("no audio here")
+    with caplog.at_level("WARNING", logger="tfaudio.datasets.labeled_audio"):
+        t = la.load_task(root)
+    assert t.classes == ["cat", "dog"]
+    said = [r.getMessage() for r in caplog.records]
+    assert any("bird" in m and "no audio files" in m and "2 class(es) remain: cat, dog" in m
+               for m in said), said

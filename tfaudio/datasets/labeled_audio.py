@@ -16,6 +16,7 @@ A test or dev label that no training clip has is a :class:`DatasetError`.
 """
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ import pandas as pd
 
 from tfaudio.audio import AUDIO_EXTENSIONS
 from tfaudio.errors import DatasetError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
 SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "valid": "dev", "validation": "dev",
@@ -52,7 +55,14 @@ def _class_dirs(folder: Path, excluded=()) -> List[Path]:
 
 
 def _rows_of_classes(folder: Path, excluded=()) -> pd.DataFrame:
-    rows = [(str(f), d.name) for d in _class_dirs(folder, excluded) for f in _audio_files(d)]
+    rows, empty, kept = [], [], []
+    for d in _class_dirs(folder, excluded):
+        files = _audio_files(d)
+        (kept if files else empty).append(d.name)
+        rows += [(str(f), d.name) for f in files]
+    if empty and kept:
+        log.warning("%s: class folder(s) with no audio files left out: %s; %d class(es) remain: %s",
+                    folder, ", ".join(empty), len(kept), ", ".join(kept))
     return pd.DataFrame(rows, columns=["path", "name"])
 
 

@@ -98,3 +98,38 @@ def test_missing_layout_and_missing_phn_are_errors(tree, tmp_path):
     phn.unlink()
     with pytest.raises(DatasetError, match=r"no \.PHN file"):
         timit.timit_set(copy, "train")
+
+
+def _one_utterance(root, phn, wrd=None, n=4000):
+    spk = root / "train" / "dr3" / "mabc0"
+    spk.mkdir(parents=True)
+    sf.write(str(spk / "si1.wav"), np.zeros(n, np.float32), 16000, format="NIST", subtype="PCM_16")
+    (spk / "si1.phn").write_text(phn)
+    if wrd is not None:
+        (spk / "si1.wrd").write_text(wrd)
+    return spk
+
+
+@pytest.mark.parametrize("phn, wrd, line, message", [
+    ("0 1000 h#\n3000 4000 h#\n1000 3000 ix\n", None, 2, "leaves a gap"),
+    ("0 1000 h#\n1000 3000 ix\n3000 4000 h#\n", None, None, None),  # the good file
+    ("0 1000 h#\n1000 3000 ix\n500 1000 s\n3000 4000 h#\n", None, 3, "out of order"),
+    ("0 1200 h#\n1000 3000 ix\n3000 4000 h#\n", None, 2, "overlaps the previous segment"),
+    ("0 1000 h#\n1500 3000 ix\n3000 4000 h#\n", None, 2, "leaves a gap"),
+    ("10 1000 h#\n1000 3000 ix\n3000 4000 h#\n", None, 1, "starts at sample 10, not 0"),
+    ("0 1000 h#\n1000 3000 ix\n3000 4800 h#\n", None, 3, "past the audio's 4000 samples"),
+    ("0 1000 h#\n1000 2000 ix\n2000 3000 h#\n", None, 3, "1000 samples before the audio's end"),
+    ("0 1000 h#\n1000 3000 ix\n3000 4000 h#\n", "1000 3000 it\n3000 4400 is\n", 2, "outside the phone"),
+    ("0 1000 h#\n1000 3000 ix\n3000 4000 h#\n", "2000 3000 is\n1000 2000 it\n", 2, "out of order"),
+    ("0 1000 h#\n1000 3000 ix\n3000 4000 h#\n", "1000 2000 it\n2500 3000 is\n", None, None),  # pause
+])
+def test_phone_and_word_segments_must_tile_the_audio(tmp_path, phn, wrd, line, message):
+    spk = _one_utterance(tmp_path, phn, wrd)
+    if message is None:
+        [u] = timit.timit_set(tmp_path, "train")
+        assert u.phones[-1].end == 4000
+        return
+    with pytest.raises(DatasetError, match=message) as exc:
+        timit.timit_set(tmp_path, "train")
+    side = "si1.wrd" if wrd is not None else "si1.phn"
+    assert f"{spk / side}:{line}:" in str(exc.value), str(exc.value)

@@ -180,13 +180,72 @@ def _side(wav: Path, ext: str) -> Optional[Path]:
     return None
 
 
+#: How far (samples) the last phone may end before the audio does: one 25 ms frame at 16 kHz.
+END_SLACK = 400
+
+
+def _lines_of(path: Path) -> List[int]:
+    """The file line number of each segment (blank lines are not segments)."""
+    return [i for i, line in enumerate(read_lines(path), 1) if line.strip()]
+
+
+def check_tiling(phn: Path, phones: Sequence[Segment], n_samples: int) -> None:
+    """TIMIT's phone segments tile the waveform: the first starts at 0, each starts where
+    the one before ends, the last ends at the audio's end (at most :data:`END_SLACK`
+    samples before it). Anything else is a :class:`DatasetError` naming the line."""
+    lines = _lines_of(phn)
+    if phones[0].start != 0:
+        raise DatasetError(f"{phn}:{lines[0]}: the first segment starts at sample {phones[0].start}, "
+                           "not 0 (TIMIT's phone segments cover the whole file)")
+    for k in range(1, len(phones)):
+        prev, seg = phones[k - 1], phones[k]
+        if seg.start < prev.start:
+            raise DatasetError(f"{phn}:{lines[k]}: segment starts at {seg.start}, before the previous "
+                               f"line's start {prev.start} (lines out of order)")
+        if seg.start != prev.end:
+            what = "overlaps the previous segment" if seg.start < prev.end else "leaves a gap after the previous segment"
+            raise DatasetError(f"{phn}:{lines[k]}: segment {seg.start}-{seg.end} {what} "
+                               f"(ends at {prev.end}); TIMIT's segments tile the waveform")
+    end = phones[-1].end
+    if end > n_samples:
+        raise DatasetError(f"{phn}:{lines[-1]}: the last segment ends at sample {end}, past the "
+                           f"audio's {n_samples} samples")
+    if end < n_samples - END_SLACK:
+        raise DatasetError(f"{phn}:{lines[-1]}: the last segment ends at sample {end}, {n_samples - end} "
+                           f"samples before the audio's end ({n_samples}); is this the file's .PHN?")
+
+
+def check_words(wrd: Path, words: Sequence[Segment], phones: Sequence[Segment]) -> None:
+    """Words lie inside the phone segments' span, in order of their starts (pauses
+    between words are allowed, as in TIMIT)."""
+    lines = _lines_of(wrd)
+    lo, hi = phones[0].start, phones[-1].end
+    for k, w in enumerate(words):
+        if w.start < lo or w.end > hi:
+            raise DatasetError(f"{wrd}:{lines[k]}: word {w.label!r} ({w.start}-{w.end}) lies outside the "
+                               f"phone segments ({lo}-{hi})")
+        if k and w.start < words[k - 1].start:
+            raise DatasetError(f"{wrd}:{lines[k]}: word {w.label!r} starts at {w.start}, before the "
+                               f"previous line's start {words[k - 1].start} (lines out of order)")
+
+
 def load_utterance(dialect: str, speaker: str, name: str, wav: Path) -> Utterance:
+    """One utterance with its side files, checked against each other and the audio's length."""
+    from tfaudio.audio.io import audio_info
+
     phn = _side(wav, ".PHN")
     if phn is None:
         raise DatasetError(f"{wav}: no .PHN file beside it (phone segments are needed for frame labels)")
     wrd, txt = _side(wav, ".WRD"), _side(wav, ".TXT")
-    return Utterance(wav=wav, speaker=speaker, name=name, dialect=dialect, phones=read_phn(phn),
-                     words=read_wrd(wrd) if wrd else (), text=read_txt(txt) if txt else "")
+    phones = read_phn(phn)
+    info = audio_info(wav)
+    # segments are in samples of the file's own rate
+    check_tiling(phn, phones, int(info.frames))
+    words = read_wrd(wrd) if wrd else ()
+    if words:
+        check_words(wrd, words, phones)
+    return Utterance(wav=wav, speaker=speaker, name=name, dialect=dialect, phones=phones,
+                     words=words, text=read_txt(txt) if txt else "")
 
 
 def timit_set(root, which: str, include_sa: bool = False) -> List[Utterance]:

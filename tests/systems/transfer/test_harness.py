@@ -180,14 +180,21 @@ def test_exports_through_the_harness(tiny_transfer_run, tmp_path, capsys):
     assert main([str(wav), "--model", str(first)]) == 0
     got = capsys.readouterr().out.split()
     assert got == want and set(got) <= set(PHONES_39)
-    # its bad inputs: one line, exit 2
+    # a bad model is one line, exit 2; bad audio files are listed skips (exit 1) and the
+    # good file among them is still recognised
+    harness.assert_user_error(run_inproc(capsys, "recognize", [wav, "--model", tmp_path]),
+                              "not an exported model")
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "text.wav").write_text("not audio")
-    for argv, msg in (([tmp_path / "missing.wav", "--model", first], "does not exist"),
-                      ([tmp_path / "empty.wav", "--model", first], "empty.wav"),
-                      ([tmp_path / "text.wav", "--model", first], "not a readable audio file"),
-                      ([wav, "--model", tmp_path], "not an exported model")):
-        harness.assert_user_error(run_inproc(capsys, "recognize", argv), msg)
+    bad = {"missing.wav": "file does not exist", "empty.wav": "empty file",
+           "text.wav": "not a readable audio file"}
+    capsys.readouterr()
+    assert main([str(wav)] + [str(tmp_path / n) for n in bad] + ["--model", str(first)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"{wav}\t{' '.join(want)}"]
+    for name, why in bad.items():
+        assert f"skipped: {tmp_path / name}: {why}" in err, err
+    assert "1 file(s) recognised, 3 skipped" in err and "Traceback" not in err
 
 
 def test_ser_export_gives_utterance_emotions(tiny_transfer_run, tmp_path):

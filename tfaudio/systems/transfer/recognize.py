@@ -1,5 +1,8 @@
 """``tfaudio-recognize``: audio file(s) -> 39-phone strings with an exported ASR model.
 
+A file that cannot be read is listed on stderr as a skip and the others are still
+recognised (exit status 1); a bad model or flag is a one-line error (exit status 2).
+
 The exported model gives frame posteriors over the 144 HMM states; the hybrid
 decoder (:mod:`.decode`, parameters from the model's ``assets/decoder.npz`` and
 ``decoder.json``) finds the best phone sequence, printed in the 39-phone set.
@@ -76,13 +79,24 @@ def main(argv=None) -> int:
             settings["acoustic_scale"] = args.acoustic_scale
         if args.insertion_penalty is not None:
             settings["insertion_penalty"] = args.insertion_penalty
-        for path in args.audio:
-            phones = recognize(path, fn, decoder, settings, sr, args.phones48)
-            print(f"{path}\t{' '.join(phones)}" if len(args.audio) > 1 else " ".join(phones))
     except user_errors() as exc:
         print(f"tfaudio-recognize: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    from tfaudio.errors import AudioError
+
+    skipped = 0
+    for path in args.audio:
+        try:
+            phones = recognize(path, fn, decoder, settings, sr, args.phones48)
+        except AudioError as exc:  # one bad file is a listed skip; the others are still read
+            print(f"skipped: {exc}", file=sys.stderr)
+            skipped += 1
+            continue
+        print(f"{path}\t{' '.join(phones)}" if len(args.audio) > 1 else " ".join(phones))
+    if skipped:
+        print(f"tfaudio-recognize: {len(args.audio) - skipped} file(s) recognised, {skipped} skipped",
+              file=sys.stderr)
+    return 1 if skipped else 0
 
 
 if __name__ == "__main__":

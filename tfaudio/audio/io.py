@@ -46,7 +46,7 @@ def audio_info(path) -> sf._SoundFileInfo:
             with open(path, "rb") as f:
                 head = f.read(12)
             if head[:4] in _HEADER_MAGIC and (head[:4] not in _RIFF or head[8:12] == b"WAVE"):
-                raise AudioError(path, f"empty: a {size}-byte header and no samples") from exc
+                raise AudioError(path, f"not a readable audio file: empty (a {size}-byte header and no samples)") from exc
         raise AudioError(path, f"not a readable audio file ({exc})") from exc
 
 

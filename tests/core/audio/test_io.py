@@ -17,7 +17,7 @@ def _header_only(path, n_bytes=None):
 @pytest.mark.parametrize("make, reason", [
     (lambda p: p.write_bytes(b""), "empty file (0 bytes"),
     (lambda p: _header_only(p), "holds no samples (empty audio)"),
-    (lambda p: _header_only(p, 30), "empty: a 30-byte header and no samples"),
+    (lambda p: _header_only(p, 30), "empty (a 30-byte header and no samples)"),
     (lambda p: p.write_bytes(b"this is a text file, not audio\n" * 4), "not a readable audio file"),
     (lambda p: sf.write(p, np.full(800, np.nan, dtype=np.float32), 16000,
                              subtype="FLOAT"), "NaN or infinite"),

@@ -8,7 +8,7 @@ one thread, against whole-file TFLite scoring of the same audio in the same run.
 Each measurement runs in its own process (so its peak RSS is its own) with LiteRT at
 one thread: (1) ``model_stream.tflite`` fed 0.1 s chunks of a synthetic speech-like
 signal generated on the fly (nothing the length of the stream is ever held), default
-look-ahead and step (64 frames each); (2) ``model.tflite`` on the first ``--reference-s``
+look-ahead and step (512 and 64 frames, as ``tfaudio-score --stream``); (2) ``model.tflite`` on the first ``--reference-s``
 seconds as one whole file. Cost = process CPU time / audio seconds. The last line is
 one JSON object.
 """
@@ -25,11 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tfaudio.systems.qualitynet import streaming as S  # noqa: E402  (no TensorFlow)
+
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 mode, folder, seconds = sys.argv[2], sys.argv[3], float(sys.argv[4])
+lookahead, hop = int(sys.argv[5]), int(sys.argv[6])
 SR = 16000
 
 def speech(i0, n):
@@ -45,7 +48,7 @@ if mode == "stream":
     path = f"{folder}/model_stream.tflite"
     cfg = json.load(open(f"{folder}/export.json"))["config"]["model"]
     scorer = S.StreamingScorer(S.tflite_step(path, 1), S.units_of_tflite(path),
-                               chunk=int(cfg["lstm_chunk"]))
+                               lookahead=lookahead, hop=hop, chunk=int(cfg["lstm_chunk"]))
     load_cpu = time.process_time() - c0
     c0 = time.process_time()
     n, step, frames = int(seconds * SR), SR // 10, 0
@@ -66,9 +69,10 @@ print(json.dumps({"mode": mode, "seconds": seconds, "cpu_s": cpu, "load_cpu_s": 
 """
 
 
-def run(mode: str, folder: Path, seconds: float) -> dict:
+def run(mode: str, folder: Path, seconds: float, lookahead: int = 0, hop: int = 0) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), mode, str(folder), str(seconds)],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), mode, str(folder), str(seconds),
+                          str(lookahead), str(hop)],
                          capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -78,6 +82,10 @@ def main(argv=None) -> dict:
     p.add_argument("--model", help="an export version folder (default: the shipped model)")
     p.add_argument("--minutes", type=float, default=60.0)
     p.add_argument("--reference-s", type=float, default=60.0)
+    p.add_argument("--lookahead", type=int, default=S.DEFAULT_LOOKAHEAD, metavar="FRAMES",
+                   help="look-ahead in 16 ms frames (default %(default)s, tfaudio-score's)")
+    p.add_argument("--hop", type=int, default=S.DEFAULT_HOP, metavar="FRAMES",
+                   help="frames scored per step (default %(default)s)")
     a = p.parse_args(argv)
     if a.model:
         folder = Path(a.model)
@@ -88,16 +96,17 @@ def main(argv=None) -> dict:
         if folder is None:
             print("quality_stream: no shipped model in this install; pass --model DIR", file=sys.stderr)
             sys.exit(2)
-    stream = run("stream", folder, a.minutes * 60.0)
+    stream = run("stream", folder, a.minutes * 60.0, a.lookahead, a.hop)
     ref = run("whole", folder, a.reference_s)
     s_ms = 1000 * stream["cpu_s"] / stream["seconds"]
     r_ms = 1000 * ref["cpu_s"] / ref["seconds"]
-    print(f"stream {a.minutes:g} min: {s_ms:.2f} ms CPU per audio s, peak RSS "
+    print(f"stream {a.minutes:g} min (look-ahead {a.lookahead}, step {a.hop} frames): {s_ms:.2f} ms CPU per audio s, peak RSS "
           f"{stream['peak_rss_mib']:.0f} MiB, {stream['frames']} frames")
     print(f"whole file {a.reference_s:g} s: {r_ms:.2f} ms CPU per audio s, peak RSS "
           f"{ref['peak_rss_mib']:.0f} MiB")
     print(f"stream / whole-file cost: {s_ms / r_ms:.2f}")
     result = {"benchmark": "quality_stream", "model": str(folder), "minutes": a.minutes,
+              "lookahead_frames": a.lookahead, "hop_frames": a.hop,
               "stream_ms_per_audio_s": round(s_ms, 3), "stream_peak_rss_mib": round(stream["peak_rss_mib"], 1),
               "whole_file_ms_per_audio_s": round(r_ms, 3),
               "whole_file_peak_rss_mib": round(ref["peak_rss_mib"], 1),

@@ -124,7 +124,8 @@ def _sed_peer(r: dict):
 
 
 def _quality_stream(r: dict):
-    return (f"Quality-Net streaming (`model_stream.tflite`, 64-frame look-ahead and step, one LiteRT thread) "
+    return (f"Quality-Net streaming (`model_stream.tflite`, look-ahead {r.get('lookahead_frames', 64)} and step "
+            f"{r.get('hop_frames', 64)} frames, one LiteRT thread) "
             f"on a {r['minutes']:g}-minute stream fed in 0.1 s chunks, vs whole-file `model.tflite` on the "
             f"same kind of audio",
             f"**{r['stream_ms_per_audio_s']:.2f}** ms of CPU per audio second, peak RSS "

@@ -15,7 +15,9 @@ def _fmt(v, digits: int = 3) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return "n/a" if math.isnan(v) else f"{v:.{digits}f}"
+        if math.isnan(v):
+            return "n/a"
+        return f"{v:.1e}" if 0 < abs(v) < 0.5 * 10 ** -digits else f"{v:.{digits}f}"
     return str(v)
 
 
@@ -144,11 +146,18 @@ def render(meta: Mapping) -> str:
         add("")
         add(card["stream"]["summary"])
         add("")
-        out += _table(["look-ahead (frames / s)", "max abs frame difference",
-                       "mean abs frame difference"],
-                      [(f"{r['lookahead_frames']} / {r['lookahead_frames'] * 0.016:.2f}",
-                        r["max_abs"], r["mean_abs"]) for r in card["stream"]["by_lookahead"]],
-                      [False, True, True])
+        rows = card["stream"]["by_lookahead"]
+        if "p99_abs" in rows[0]:
+            out += _table(["look-ahead (frames / s)", "mean abs frame difference",
+                           "99th percentile", "max", "max abs utterance-score difference"],
+                          [(f"{r['lookahead_frames']} / {r['lookahead_frames'] * 0.016:.2f}",
+                            r["mean_abs"], r["p99_abs"], r["max_abs"], r["max_abs_score"])
+                           for r in rows], [False, True, True, True, True])
+        else:  # cards written before the percentile was measured
+            out += _table(["look-ahead (frames / s)", "max abs frame difference",
+                           "mean abs frame difference"],
+                          [(f"{r['lookahead_frames']} / {r['lookahead_frames'] * 0.016:.2f}",
+                            r["max_abs"], r["mean_abs"]) for r in rows], [False, True, True])
         add("")
     add("## Rebuild")
     add("")

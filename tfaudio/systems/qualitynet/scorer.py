@@ -100,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--stream", metavar="SOURCE",
                     help="score SOURCE as it arrives: - (raw PCM on stdin), a .raw/.pcm file, a "
                     "growing WAV file or any finished file")
-    st.add_argument("--lookahead", type=float, default=1.0, metavar="S",
-                    help="seconds of audio after a frame before its score is final")
+    st.add_argument("--lookahead", type=float, metavar="S",
+                    help="seconds of audio after a frame before its score is final (default "
+                    "512 frames = 8.19 s at 16 kHz: streamed frame scores then equal "
+                    "whole-file scores; less look-ahead is faster to answer but approximate, "
+                    "see the shipped model's MODEL.md)")
     st.add_argument("--hop", type=float, default=1.0, metavar="S",
                     help="seconds of frames scored per step (rounded to whole 16-frame chunks)")
     st.add_argument("--peak", type=float, metavar="P",
@@ -509,7 +512,7 @@ def stream_main(args, err) -> int:
         print(f"tfaudio-score: error: {msg}", file=sys.stderr)
         return 2
 
-    if args.lookahead < 0 or args.hop <= 0:
+    if (args.lookahead is not None and args.lookahead < 0) or args.hop <= 0:
         return fail("--lookahead must be >= 0 and --hop > 0 seconds")
     if args.raw_rate < 1 or args.raw_channels < 1:
         return fail("--raw-rate and --raw-channels must be positive")
@@ -524,7 +527,8 @@ def stream_main(args, err) -> int:
     frame_step = int(mcfg.get("frame_step", 256))
     frame_length = int(mcfg.get("frame_length", 512))
     hop_frames = max(chunk, int(round(args.hop * rate / frame_step / chunk)) * chunk)
-    look = int(round(args.lookahead * rate / frame_step))
+    look = (S.DEFAULT_LOOKAHEAD if args.lookahead is None
+            else int(round(args.lookahead * rate / frame_step)))
     scorer = S.StreamingScorer(step, units, lookahead=look, hop=hop_frames, peak=args.peak,
                                frame_step=frame_step, frame_length=frame_length,
                                sample_rate=rate, chunk=chunk)

@@ -101,11 +101,6 @@ class SEDData:
         self.cfg = cfg
         self.progress = progress
         self.root = dataset_root(cfg)
-        self.ds = dcase.load_dcase(self.root)
-        self.classes = list(self.ds.classes)
-        if len(self.classes) != cfg.model.num_classes:
-            log.info("%d classes in the metadata (model.num_classes %d is set from them)",
-                     len(self.classes), cfg.model.num_classes)
         fe = cfg.frontend
         self.frontend = M.make_frontend(fe)
         self.num_samples = int(round(cfg.data.clip_seconds * fe.sample_rate))
@@ -113,7 +108,15 @@ class SEDData:
         self.mels = fe.num_mel_bins
         self.out_frames = M.output_frames(self.num_frames, cfg.model)
         self.hop = fe.frame_step * M.time_pool(cfg.model) / fe.sample_rate
-        self.skipped: List[Tuple[str, str]] = list(self.ds.missing)
+        # strong labels checked against each clip's length (an end inside the last output
+        # frame is clamped); an evaluation label no training clip has is refused
+        self.ds = dcase.load_dcase(self.root, skip_bad=cfg.data.skip_bad_files, clip_seconds=cfg.data.clip_seconds,
+                                   frame_seconds=self.hop, trained_labels_only=True)
+        self.classes = list(self.ds.classes)
+        if len(self.classes) != cfg.model.num_classes:
+            log.info("%d classes in the metadata (model.num_classes %d is set from them)",
+                     len(self.classes), cfg.model.num_classes)
+        self.skipped: List[Tuple[str, str]] = list(self.ds.skipped)
         self._parts: Dict[str, Part] = {}
 
     # -- features --------------------------------------------------------------------

@@ -121,9 +121,12 @@ class SEDData:
 
     # -- features --------------------------------------------------------------------
     def _features(self, subset: dcase.Subset) -> Tuple[np.ndarray, np.ndarray]:
-        """(features float16 [N, frames, mels], kept indices); unreadable files skipped."""
+        """(features float16 [N, frames, mels], kept indices). An unreadable, empty or
+        non-audio file is an :class:`AudioError` naming it, or with ``data.skip_bad_files``
+        a listed skip."""
         key = pipeline.cache_key(files=pipeline.file_fingerprint([str(p) for p in subset.paths]),
-                                 frontend=to_dict(self.cfg.frontend), seconds=self.cfg.data.clip_seconds, v=1)
+                                 frontend=to_dict(self.cfg.frontend), seconds=self.cfg.data.clip_seconds,
+                                 skip_bad=self.cfg.data.skip_bad_files, v=1)
 
         def build():
             feats, kept, skipped = [], [], []
@@ -132,7 +135,7 @@ class SEDData:
             bar = tqdm(total=len(paths), desc=f"features {subset.name}", disable=not self.progress, leave=False)
             for i in range(0, len(paths), chunk):
                 dec = pipeline.decode_clips(paths[i : i + chunk], self.cfg.frontend.sample_rate, self.num_samples,
-                                            skip_bad=True, progress=False)
+                                            skip_bad=self.cfg.data.skip_bad_files, progress=False)
                 skipped += dec.skipped
                 if len(dec.kept):
                     fn = pipeline.graph_fn(self.frontend, lambda x: M.log_mel(self.frontend, x, self.cfg.frontend.input_gain))

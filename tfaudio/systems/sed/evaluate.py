@@ -177,7 +177,7 @@ def plot_clip(path: Path, probs: np.ndarray, reference: Sequence[P.Event], detec
 
 def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequence[str]] = None, out_dir=None,
                  table: Optional[int] = 1, plots: Optional[int] = None, progress: bool = True,
-                 say=print) -> Dict[str, Path]:
+                 say=print, skip_bad_files: bool = False) -> Dict[str, Path]:
     """Score every trained run of ``run_dir`` on the validation set (and the held-out
     synthetic clips, for the domain gap); write Table 1, the domain-gap table and one
     plot per validation clip (``plots`` limits how many; None: all)."""
@@ -185,6 +185,7 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     cfg, classes = T.load_run_config(run_dir)
     if data_dir:
         cfg = merge(cfg, {"data": {"data_dir": str(data_dir)}})
+    cfg = merge(cfg, {"data": {"skip_bad_files": bool(skip_bad_files)}})
     trained = T.trained_runs(run_dir)
     runs = [r for r in (runs or T.RUNS) if r in trained]
     if not runs:
@@ -214,12 +215,13 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
                                     "Synthetic segment F1 (%)": 100 * syn["segment_f1"],
                                     "Real segment F1 (%)": 100 * m["segment_f1"],
                                     "n synthetic": syn["n_clips"], "n real": m["n_clips"]}
-    listed = len(data.ds.subsets["validation"].files) + len(data.ds.subsets["validation"].missing)
+    vsub = data.ds.subsets["validation"]
+    listed = len(vsub.files) + len(vsub.missing) + len(vsub.skipped)
     t1 = pd.DataFrame(rows).T
     t1["n clips"] = t1["n clips"].astype(int)
     t1.index.name = "Model"
     note = (f"Scored on {len(sets['validation'])} of {listed} validation clips listed in the metadata (the others are "
-            f"missing or unreadable; listed in skipped_files.tsv). Event F1: sed_eval, collars 200 ms / 20 %; "
+            f"missing, unreadable or with bad labels; listed in skipped_files.tsv). Event F1: sed_eval, collars 200 ms / 20 %; "
             f"segment F1: 1 s; PSDS: sed_scores_eval, DCASE settings. Paper columns: the paper's Table 1 on the "
             f"full DCASE 2019 validation set, where the official DCASE 2019 baseline scores "
             f"{DCASE2019_BASELINE[0]} % event F1 and {DCASE2019_BASELINE[1]} % segment F1. Data: {data.root}.")
@@ -243,7 +245,7 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
                                                             frames_by_run[best][i], part.events.get(f, []), det_ev,
                                                             classes, data.hop, f"{f} — {T.METHOD_NAMES[best]}")
     say(f"scored {len(sets['validation'])} of {listed} validation clips listed in the metadata "
-        f"({listed - len(sets['validation'])} missing or unreadable)")
+        f"({listed - len(sets['validation'])} missing, unreadable or with bad labels)")
     if "table1.md" in written:
         say("Table 1 (validation):\n" + written["table1.md"].read_text())
     say("Domain gap:\n" + written["domain_gap.md"].read_text())

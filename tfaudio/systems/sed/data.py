@@ -39,12 +39,12 @@ log = logging.getLogger(__name__)
 FIELDS = ("features", "frame_target", "frame_mask", "clip_target", "clip_mask", "domain")
 
 
-def dataset_root(cfg: SEDConfig) -> Path:
+def dataset_root(cfg: SEDConfig, progress: bool = True) -> Path:
     if cfg.data.data_dir:
         return Path(cfg.data.data_dir)
     s = cfg.data.embedded_sizes
     return ensure_embedded_dcase(*s[:4], seed=cfg.data.seed, sr=cfg.data.embedded_rate,
-                                 seconds=cfg.data.clip_seconds)
+                                 seconds=cfg.data.clip_seconds, progress=progress)
 
 
 def frame_targets(events: Sequence[dcase.Event], classes: Sequence[str], n_frames: int, hop: float) -> np.ndarray:
@@ -100,7 +100,7 @@ class SEDData:
     def __init__(self, cfg: SEDConfig, progress: bool = True):
         self.cfg = cfg
         self.progress = progress
-        self.root = dataset_root(cfg)
+        self.root = dataset_root(cfg, progress)
         fe = cfg.frontend
         self.frontend = M.make_frontend(fe)
         self.num_samples = int(round(cfg.data.clip_seconds * fe.sample_rate))
@@ -126,7 +126,7 @@ class SEDData:
         a listed skip."""
         key = pipeline.cache_key(files=pipeline.file_fingerprint([str(p) for p in subset.paths]),
                                  frontend=to_dict(self.cfg.frontend), seconds=self.cfg.data.clip_seconds,
-                                 skip_bad=self.cfg.data.skip_bad_files, v=1)
+                                 skip_bad=self.cfg.data.skip_bad_files, v=2)
 
         def build():
             feats, kept, skipped = [], [], []
@@ -147,11 +147,10 @@ class SEDData:
             empty = np.zeros((0, self.num_frames, self.mels), np.float16)
             return {"features": np.concatenate(feats) if feats else empty,
                     "kept": np.concatenate(kept) if kept else np.zeros(0, np.int64),
-                    "skipped": np.array(["\t".join(s) for s in skipped], dtype=str)}
+                    **pipeline.skipped_arrays(skipped)}
 
-        out = pipeline.cached(key, build, self.cfg.data.cache_features)
-        for s in out["skipped"]:
-            path, _, reason = str(s).partition("\t")
+        out = pipeline.cached(key, build, self.cfg.data.cache_features)  # (lists the skips again on a load)
+        for path, reason in pipeline.skipped_of(out):
             if (path, reason) not in self.skipped:
                 self.skipped.append((path, reason))
         return out["features"], out["kept"]
@@ -211,10 +210,29 @@ class SEDData:
         return mean, np.sqrt(np.maximum(sq / max(count, 1) - mean**2, 0.0))
 
 
+def half_bits_to_float32(bits: tf.Tensor) -> tf.Tensor:
+    """IEEE float16 values given as their uint16 bit patterns -> float32, exactly, with
+    integer ops only. The features stay float16 in memory (half the size), but no
+    float16 tensor enters a TensorFlow graph: oneDNN handles DT_HALF only on CPUs with
+    AVX-512 and logs an error for every graph that holds one elsewhere."""
+    h = tf.cast(bits, tf.int32)
+    exponent = tf.bitwise.bitwise_and(h, 0x7C00)
+    mantissa = tf.bitwise.bitwise_and(h, 0x03FF)
+    negative = tf.bitwise.bitwise_and(h, 0x8000) > 0
+    # normal numbers: rebias the exponent (127 - 15 = 112, i.e. 0x1C000 above the mantissa)
+    normal = tf.bitwise.left_shift(tf.bitwise.bitwise_and(h, 0x7FFF) + 0x1C000, 13)
+    special = tf.bitwise.bitwise_or(tf.constant(0x7F800000, tf.int32), tf.bitwise.left_shift(mantissa, 13))
+    magnitude = tf.bitcast(tf.where(exponent == 0x7C00, special, normal), tf.float32)  # inf / nan kept
+    magnitude = tf.where(exponent == 0, tf.cast(mantissa, tf.float32) * 2.0**-24, magnitude)  # zero, subnormal
+    return tf.where(negative, -magnitude, magnitude)
+
+
 def _tensors(part: Part) -> tf.data.Dataset:
     a = part.arrays
-    ds = tf.data.Dataset.from_tensor_slices({k: a[k] for k in FIELDS})
-    return ds.map(lambda d: {**d, "features": tf.cast(d["features"], tf.float32)})
+    feats = a["features"]
+    ds = tf.data.Dataset.from_tensor_slices({**{k: a[k] for k in FIELDS if k != "features"},
+                                             "features": np.ascontiguousarray(feats, np.float16).view(np.uint16)})
+    return ds.map(lambda d: {**d, "features": half_bits_to_float32(d["features"])})
 
 
 def mixed_batches(parts: Sequence[Part], weights: Sequence[float], batch_size: int, seed: int):

@@ -134,9 +134,14 @@ def score_part(frame_probs: np.ndarray, part: Part, classes: Sequence[str], hop:
 
 
 def predict_frames(detector, part: Part, batch_size: int = 32) -> np.ndarray:
+    """Frame probabilities ``[N, T', K]``; one graph per detector (any batch size)."""
     import tensorflow as tf
 
-    fn = tf.function(lambda x: detector(x, training=False)["frame"], reduce_retracing=True)
+    from tfaudio.data.pipeline import graph_fn
+
+    spec = tf.TensorSpec([None, *part.arrays["features"].shape[1:]], tf.float32)
+    fn = graph_fn(detector, lambda x: detector(x, training=False)["frame"], input_signature=[spec],
+                  name=f"frames{tuple(spec.shape[1:])}")
     out = [fn(b["features"]).numpy() for b in eval_batches(part, batch_size)]
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 

@@ -109,8 +109,8 @@ class LabelProblems:
         return f"line {line} ({clip}), column '{column}': {message}"
 
     def raise_error(self) -> None:
-        """One line: the first problem, and how many more there are."""
-        items = [(c, p) for c, ps in self.by_clip.items() for p in ps]
+        """One line: the first bad row (by line), and how many more there are."""
+        items = sorted(((c, p) for c, ps in self.by_clip.items() for p in ps), key=lambda cp: cp[1][0])
         msg = f"{self.path}: {self.describe(*items[0])}"
         if len(items) > 1:
             msg += f"; and {len(items) - 1} more bad row(s)"

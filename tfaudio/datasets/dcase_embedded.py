@@ -167,9 +167,10 @@ def generate_dcase(root, sizes: Dict[str, int], seed: int = 0, sr: int = 16000, 
 
 
 def ensure_embedded_dcase(synthetic: int = 120, weak: int = 80, unlabeled: int = 120, validation: int = 48,
-                          seed: int = 0, sr: int = 16000, seconds: float = 10.0) -> Path:
-    """The embedded set's root in the cache, generated once, atomically."""
+                          seed: int = 0, sr: int = 16000, seconds: float = 10.0, progress: bool = True) -> Path:
+    """The embedded set's root in the cache, generated once, atomically (``progress``:
+    the generator's progress bar)."""
     sizes = {"synthetic": synthetic, "weak": weak, "unlabeled": unlabeled, "validation": validation}
     tag = f"{GENERATOR_VERSION}-{synthetic}-{weak}-{unlabeled}-{validation}-s{seed}-r{sr}-d{seconds:g}"
     return build_once(embedded_dir("dcase2019", tag), GENERATOR_VERSION,
-                      lambda tmp: generate_dcase(tmp, sizes, seed, sr, seconds))
+                      lambda tmp: generate_dcase(tmp, sizes, seed, sr, seconds, progress=progress))

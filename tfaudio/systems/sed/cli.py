@@ -20,8 +20,10 @@ Stages (--stage) and domain adaptation (--adversarial none|whole|time) give the 
                                     (+ D) on the labelled and pseudo-labelled clips
   all                               the six runs of the paper's Table 1
 Each run lives in <run-dir>/<run> (tri-training also <run>-phase1). Files listed in
-the metadata but missing or unreadable are skipped and listed in
-<run-dir>/skipped_files.tsv.
+the metadata but missing are skipped and listed in <run-dir>/skipped_files.tsv; an
+unreadable audio file or a bad strong label (negative onset, offset <= onset, an
+event past the clip's end, a validation label no training clip has) stops with one
+line naming file, line and column, or with --skip-bad-files is a listed skip too.
 
 examples:
   tfaudio-train sed --stage tri-training --adversarial time     # embedded data
@@ -62,6 +64,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default="runs/sed", help="run directory (checkpoints, logs, metrics)")
     p.add_argument("--data-dir", help="DCASE 2019 task 4 root (metadata/, audio/); default: the embedded set")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="skip unreadable audio files and clips with bad strong labels (listed in "
+                   "skipped_files.tsv) instead of stopping at the first")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -91,7 +96,8 @@ def build_config(args):
     from tfaudio.systems.sed.config import SEDConfig
 
     recipe = args.config or ("sed/dcase2019" if args.data_dir else "sed/embedded")
-    return config_from_args(SEDConfig, recipe, args, TRAIN_FLAGS)
+    extra = {"data.skip_bad_files": True} if args.skip_bad_files else {}
+    return config_from_args(SEDConfig, recipe, args, TRAIN_FLAGS, extra)
 
 
 def train(args) -> int:
@@ -116,7 +122,7 @@ def evaluate(args) -> int:
     from tfaudio.systems.sed.evaluate import evaluate_run
 
     paths = evaluate_run(args.run_dir, data_dir=args.data_dir, runs=args.runs, out_dir=args.out, table=args.table,
-                         plots=args.plots, progress=not args.no_progress)
+                         plots=args.plots, progress=not args.no_progress, skip_bad_files=args.skip_bad_files)
     for name, path in paths.items():
         if not name.startswith("plots/"):
             print(f"{name}: {path}")

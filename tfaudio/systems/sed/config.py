@@ -13,7 +13,9 @@ from typing import Optional, Tuple
 class SEDDataConfig:
     data_dir: Optional[str] = None  # DCASE 2019 task 4 root; None -> the embedded set
     clip_seconds: float = 10.0
-    skip_bad_files: bool = True  # missing/unreadable clips are listed and skipped
+    # clips missing on disk are always listed and skipped; unreadable audio and bad strong labels
+    # are an error naming the file unless this is set (--skip-bad-files): then a listed skip
+    skip_bad_files: bool = False
     dev_fraction: float = 0.1  # weak clips held out for checkpoint selection (clip F1)
     synthetic_dev_fraction: float = 0.1  # synthetic clips held out (domain-gap figure)
     cache_features: bool = True

@@ -39,12 +39,12 @@ log = logging.getLogger(__name__)
 FIELDS = ("features", "frame_target", "frame_mask", "clip_target", "clip_mask", "domain")
 
 
-def dataset_root(cfg: SEDConfig) -> Path:
+def dataset_root(cfg: SEDConfig, progress: bool = True) -> Path:
     if cfg.data.data_dir:
         return Path(cfg.data.data_dir)
     s = cfg.data.embedded_sizes
     return ensure_embedded_dcase(*s[:4], seed=cfg.data.seed, sr=cfg.data.embedded_rate,
-                                 seconds=cfg.data.clip_seconds)
+                                 seconds=cfg.data.clip_seconds, progress=progress)
 
 
 def frame_targets(events: Sequence[dcase.Event], classes: Sequence[str], n_frames: int, hop: float) -> np.ndarray:
@@ -100,12 +100,7 @@ class SEDData:
     def __init__(self, cfg: SEDConfig, progress: bool = True):
         self.cfg = cfg
         self.progress = progress
-        self.root = dataset_root(cfg)
-        self.ds = dcase.load_dcase(self.root)
-        self.classes = list(self.ds.classes)
-        if len(self.classes) != cfg.model.num_classes:
-            log.info("%d classes in the metadata (model.num_classes %d is set from them)",
-                     len(self.classes), cfg.model.num_classes)
+        self.root = dataset_root(cfg, progress)
         fe = cfg.frontend
         self.frontend = M.make_frontend(fe)
         self.num_samples = int(round(cfg.data.clip_seconds * fe.sample_rate))
@@ -113,14 +108,25 @@ class SEDData:
         self.mels = fe.num_mel_bins
         self.out_frames = M.output_frames(self.num_frames, cfg.model)
         self.hop = fe.frame_step * M.time_pool(cfg.model) / fe.sample_rate
-        self.skipped: List[Tuple[str, str]] = list(self.ds.missing)
+        # strong labels checked against each clip's length (an end inside the last output
+        # frame is clamped); an evaluation label no training clip has is refused
+        self.ds = dcase.load_dcase(self.root, skip_bad=cfg.data.skip_bad_files, clip_seconds=cfg.data.clip_seconds,
+                                   frame_seconds=self.hop, trained_labels_only=True)
+        self.classes = list(self.ds.classes)
+        if len(self.classes) != cfg.model.num_classes:
+            log.info("%d classes in the metadata (model.num_classes %d is set from them)",
+                     len(self.classes), cfg.model.num_classes)
+        self.skipped: List[Tuple[str, str]] = list(self.ds.skipped)
         self._parts: Dict[str, Part] = {}
 
     # -- features --------------------------------------------------------------------
     def _features(self, subset: dcase.Subset) -> Tuple[np.ndarray, np.ndarray]:
-        """(features float16 [N, frames, mels], kept indices); unreadable files skipped."""
+        """(features float16 [N, frames, mels], kept indices). An unreadable, empty or
+        non-audio file is an :class:`AudioError` naming it, or with ``data.skip_bad_files``
+        a listed skip."""
         key = pipeline.cache_key(files=pipeline.file_fingerprint([str(p) for p in subset.paths]),
-                                 frontend=to_dict(self.cfg.frontend), seconds=self.cfg.data.clip_seconds, v=1)
+                                 frontend=to_dict(self.cfg.frontend), seconds=self.cfg.data.clip_seconds,
+                                 skip_bad=self.cfg.data.skip_bad_files, v=2)
 
         def build():
             feats, kept, skipped = [], [], []
@@ -129,7 +135,7 @@ class SEDData:
             bar = tqdm(total=len(paths), desc=f"features {subset.name}", disable=not self.progress, leave=False)
             for i in range(0, len(paths), chunk):
                 dec = pipeline.decode_clips(paths[i : i + chunk], self.cfg.frontend.sample_rate, self.num_samples,
-                                            skip_bad=True, progress=False)
+                                            skip_bad=self.cfg.data.skip_bad_files, progress=False)
                 skipped += dec.skipped
                 if len(dec.kept):
                     fn = pipeline.graph_fn(self.frontend, lambda x: M.log_mel(self.frontend, x, self.cfg.frontend.input_gain))
@@ -141,11 +147,10 @@ class SEDData:
             empty = np.zeros((0, self.num_frames, self.mels), np.float16)
             return {"features": np.concatenate(feats) if feats else empty,
                     "kept": np.concatenate(kept) if kept else np.zeros(0, np.int64),
-                    "skipped": np.array(["\t".join(s) for s in skipped], dtype=str)}
+                    **pipeline.skipped_arrays(skipped)}
 
-        out = pipeline.cached(key, build, self.cfg.data.cache_features)
-        for s in out["skipped"]:
-            path, _, reason = str(s).partition("\t")
+        out = pipeline.cached(key, build, self.cfg.data.cache_features)  # (lists the skips again on a load)
+        for path, reason in pipeline.skipped_of(out):
             if (path, reason) not in self.skipped:
                 self.skipped.append((path, reason))
         return out["features"], out["kept"]
@@ -205,10 +210,29 @@ class SEDData:
         return mean, np.sqrt(np.maximum(sq / max(count, 1) - mean**2, 0.0))
 
 
+def half_bits_to_float32(bits: tf.Tensor) -> tf.Tensor:
+    """IEEE float16 values given as their uint16 bit patterns -> float32, exactly, with
+    integer ops only. The features stay float16 in memory (half the size), but no
+    float16 tensor enters a TensorFlow graph: oneDNN handles DT_HALF only on CPUs with
+    AVX-512 and logs an error for every graph that holds one elsewhere."""
+    h = tf.cast(bits, tf.int32)
+    exponent = tf.bitwise.bitwise_and(h, 0x7C00)
+    mantissa = tf.bitwise.bitwise_and(h, 0x03FF)
+    negative = tf.bitwise.bitwise_and(h, 0x8000) > 0
+    # normal numbers: rebias the exponent (127 - 15 = 112, i.e. 0x1C000 above the mantissa)
+    normal = tf.bitwise.left_shift(tf.bitwise.bitwise_and(h, 0x7FFF) + 0x1C000, 13)
+    special = tf.bitwise.bitwise_or(tf.constant(0x7F800000, tf.int32), tf.bitwise.left_shift(mantissa, 13))
+    magnitude = tf.bitcast(tf.where(exponent == 0x7C00, special, normal), tf.float32)  # inf / nan kept
+    magnitude = tf.where(exponent == 0, tf.cast(mantissa, tf.float32) * 2.0**-24, magnitude)  # zero, subnormal
+    return tf.where(negative, -magnitude, magnitude)
+
+
 def _tensors(part: Part) -> tf.data.Dataset:
     a = part.arrays
-    ds = tf.data.Dataset.from_tensor_slices({k: a[k] for k in FIELDS})
-    return ds.map(lambda d: {**d, "features": tf.cast(d["features"], tf.float32)})
+    feats = a["features"]
+    ds = tf.data.Dataset.from_tensor_slices({**{k: a[k] for k in FIELDS if k != "features"},
+                                             "features": np.ascontiguousarray(feats, np.float16).view(np.uint16)})
+    return ds.map(lambda d: {**d, "features": half_bits_to_float32(d["features"])})
 
 
 def mixed_batches(parts: Sequence[Part], weights: Sequence[float], batch_size: int, seed: int):

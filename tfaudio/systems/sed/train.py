@@ -280,7 +280,7 @@ def train(cfg: SEDConfig, stage: str, adversarial: Optional[str], run_dir, resum
     sets = data.sets()
     write_missing(run_dir / "skipped_files.tsv", data.skipped)
     say(f"data: {data.root} | S {len(sets['S'])}, W {len(sets['W'])}, U {len(sets['U'])}, dev {len(sets['dev'])}, "
-        f"validation {len(sets['validation'])} clips; {len(data.skipped)} listed file(s) missing or unreadable "
+        f"validation {len(sets['validation'])} clips; {len(data.skipped)} listed file(s) missing, unreadable or with bad labels "
         f"(see {run_dir / 'skipped_files.tsv'})")
     results = {}
     for run in runs:

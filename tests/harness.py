@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,26 @@ def run_cli(module: str, args: Sequence[str], timeout: float = TIMEOUT, **kw) ->
     """``python -m <module> <args>`` in a fresh process (the console scripts' code path)."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=_env(kw.pop("env", None)), **kw)
+
+
+#: lines that are not tfaudio's: TensorFlow's C++ log (absl format), Python warnings
+#: (any ``...Warning:``), a logger outside tfaudio, a traceback
+_FOREIGN = re.compile(r"^[IWEF]\d{4} |^WARNING: All log messages|\w+Warning: |^Traceback |"
+                      r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)[ :](?!tfaudio)")
+
+
+def user_env() -> Dict[str, str]:
+    """The test environment as a user has it: TensorFlow's C++ log level not lowered."""
+    env = _env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    return env
+
+
+def assert_only_tfaudio_lines(stderr: str) -> None:
+    """Every line on stderr is tfaudio's own: no TensorFlow log line, no third-party
+    warning, no traceback (run the command with :func:`user_env`)."""
+    foreign = [line for line in stderr.splitlines() if _FOREIGN.search(line)]
+    assert not foreign, "not tfaudio's lines on stderr:\n" + "\n".join(foreign[:20])
 
 
 def assert_user_error(res, *must_contain: str) -> str:
@@ -173,8 +194,9 @@ def check_resume_exact(train_args: Sequence[str], stage: str, tmp_path: Path, ep
     training batch delayed by ``delay`` seconds so that the kill lands where asked."""
     full = Path(tmp_path) / "full"
     res = subprocess.run(_train_cmd(train_args, full, False), capture_output=True, text=True,
-                         timeout=TIMEOUT, env=_env())
+                         timeout=TIMEOUT, env=user_env())
     assert res.returncode == 0, res.stderr[-4000:]
+    assert_only_tfaudio_lines(res.stderr)  # the uninterrupted run is a user's plain run
     want_ckpt = checkpoint_values(full / stage / "ckpt")
     want_best = checkpoint_values(full / stage / "best")
     want_records = _without_time(_records(full / stage))

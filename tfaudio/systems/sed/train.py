@@ -31,6 +31,7 @@ import tensorflow as tf
 from sklearn.metrics import average_precision_score
 
 from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_atomic
+from tfaudio.data.pipeline import graph_fn
 from tfaudio.datasets.dcase import write_missing
 from tfaudio.systems.sed import model as M
 from tfaudio.systems.sed.config import SEDConfig
@@ -186,8 +187,11 @@ class SEDTask(core.Task):
 
 
 def predict_heads(parts: Dict[str, keras.Model], part: Part, names: Sequence[str], batch_size: int):
-    fn = tf.function(lambda x: {n: parts[n](parts["F"](x, training=False), training=False) for n in names},
-                     reduce_retracing=True)
+    # one trace per feature extractor and head set: a fixed signature, reused on every batch
+    spec = tf.TensorSpec([None, *part.arrays["features"].shape[1:]], tf.float32)
+    fn = graph_fn(parts["F"], lambda x: {n: parts[n](parts["F"](x, training=False), training=False)
+                                         for n in names},
+                  input_signature=[spec], name=f"heads{tuple(names)}{tuple(spec.shape[1:])}")
     out = {n: {"frame": [], "clip": []} for n in names}
     for b in eval_batches(part, batch_size):
         res = fn(b["features"])

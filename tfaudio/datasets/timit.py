@@ -248,10 +248,14 @@ def load_utterance(dialect: str, speaker: str, name: str, wav: Path) -> Utteranc
                      words=words, text=read_txt(txt) if txt else "")
 
 
-def timit_set(root, which: str, include_sa: bool = False) -> List[Utterance]:
+def timit_set(root, which: str, include_sa: bool = False, skipped: Optional[list] = None) -> List[Utterance]:
     """One standard set: ``train`` (every TRAIN speaker), ``dev`` (TEST speakers of
     :data:`DEV_SPEAKERS`) or ``test`` (TEST speakers of :data:`CORE_TEST_SPEAKERS`),
-    SA sentences excluded unless ``include_sa``."""
+    SA sentences excluded unless ``include_sa``. An unreadable audio file raises
+    :class:`AudioError` naming it, unless ``skipped`` is a list: then the utterance is
+    left out and ``(path, reason)`` appended to it."""
+    from tfaudio.audio import AudioError
+
     if which not in SETS:
         raise ValueError(f"set {which!r}: use one of {SETS}")
     subset = "TRAIN" if which == "train" else "TEST"
@@ -262,7 +266,12 @@ def timit_set(root, which: str, include_sa: bool = False) -> List[Utterance]:
             continue
         if not include_sa and name.startswith("SA"):
             continue
-        utts.append(load_utterance(dr, spk, name, wav))
+        try:
+            utts.append(load_utterance(dr, spk, name, wav))
+        except AudioError as exc:
+            if skipped is None:
+                raise
+            skipped.append((str(exc.path), exc.reason))
     if not utts:
         raise DatasetError(f"{root}: the TIMIT {which} set is empty (looked in {subset}/ for "
                            + ("any speaker" if keep is None else f"the {len(keep)} listed {which} speakers")

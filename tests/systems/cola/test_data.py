@@ -41,7 +41,7 @@ def test_pretraining_from_a_csv_list_and_from_shards(tmp_path):
     lst = tmp_path / "list.csv"
     lst.write_text("path\n" + "".join(f"clips/{p.name}\n" for p in paths) + "clips/bad.wav\n")
     cfg = merge(ColaConfig(), {"data": {"data_dir": str(lst)}})
-    data = D.load_pretrain(cfg, progress=False)
+    data = D.load_pretrain(cfg, progress=False, skip_bad=True)
     assert data.num_train == 10 and len(data.dev_anchor) == 2 and data.dev_anchor.shape[1:] == (96, 64)
     assert [p.split("/")[-1] for p, _ in data.skipped] == ["bad.wav"]
     lengths = sorted(int(e["length"]) for e in data.train)

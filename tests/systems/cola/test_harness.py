@@ -79,7 +79,7 @@ def in_process(command: str, argv, capsys):
 def test_bad_input_is_one_line(case, bad_inputs, cola_recipe, tmp_path, capsys):
     base = ["cola", "--config", cola_recipe, "--run-dir", tmp_path / "run", "--no-progress"]
     args, expect = {
-        "unreadable": (["--data-dir", bad_inputs / "junk"], "0 readable clip(s)"),
+        "unreadable": (["--data-dir", bad_inputs / "junk", "--skip-bad-files"], "0 readable clip(s)"),
         "no_audio": (["--data-dir", bad_inputs / "noaudio"], "holds no audio files"),
         "csv_column": (["--data-dir", bad_inputs / "nopath.csv"], "missing column 'path'"),
         "manifest_column": (["--stage", "linear", "--init", "random", "--task", bad_inputs / "nolabel.csv"],

@@ -266,3 +266,30 @@ def test_frame_states_per_segment_for_both_methods():
     assert gmm.tolist() == eq.tolist()
     with pytest.raises(Exception, match="data.alignment"):
         align.frame_states([utt], "viterbi")
+
+
+def _separable_frames(n: int, k: int, seed: int) -> D.Frames:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n).astype(np.int32)
+    feats = (rng.standard_normal((n, 40)) + 3.0 * np.eye(k, 40)[labels] + 5.0).astype(np.float32)
+    return D.Frames(feats, labels, np.array([0, n], np.int64), ["u0"])
+
+
+def test_frame_logreg_baseline_converges_and_says_so_in_one_line_if_not(capfd, caplog):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from tfaudio.systems.transfer import scoring
+
+    train, test = _separable_frames(3000, 6, 0), _separable_frames(500, 6, 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        post = scoring.logreg_frame_posteriors(train, {"test": test}, 8)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert post["test"].shape == (500, 8) and np.mean(post["test"].argmax(1) == test.labels) > 0.8
+    assert "not converging" not in caplog.text
+    scoring.logreg_frame_posteriors(train, {"test": test}, 8, max_iter=2)  # cannot converge in 2 iterations
+    err = capfd.readouterr().err
+    assert "ConvergenceWarning" not in err and "lbfgs failed" not in err.lower() and "Increase the number" not in err
+    assert caplog.text.count("stopped after 2 L-BFGS iterations before converging") == 1

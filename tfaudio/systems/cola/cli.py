@@ -25,7 +25,8 @@ Stages (--stage):
 Downstream tasks (--task): a folder per class (root/<label>/*.wav, optionally under
 train/ and test/), Speech Commands as it ships, UrbanSound8K (--folds cv: the ten
 leave-one-fold-out runs, or cvK), or a CSV with path,label,split. Default: the
-embedded task. Unreadable files are listed in <run-dir>/skipped_files.tsv.
+embedded task. A corrupt, empty or non-audio file stops the run with one line naming
+it; with --skip-bad-files it is skipped and listed in <run-dir>/skipped_files.tsv.
 
 examples:
   tfaudio-train cola --stage pretrain                                     # embedded data
@@ -74,6 +75,11 @@ DOWNSTREAM_FLAGS = {"batch_size": "downstream.batch_size", "lr": "downstream.lea
                     "seed": "downstream.seed", "epochs": "downstream.epochs"}
 
 
+def _skip_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="skip corrupt, empty or non-audio files (listed, with the reason) instead of stopping")
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stage", choices=STAGES, default="pretrain", help="what to train")
     p.add_argument("--init", choices=INITS, default="pretrained",
@@ -82,6 +88,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", help="downstream task: class folders, Speech Commands, UrbanSound8K or a CSV manifest")
     p.add_argument("--folds", help="UrbanSound8K: cv (all ten folds, default) or cv1 ... cv10")
     p.add_argument("--similarity", choices=("bilinear", "cosine"), help="pretraining similarity (Table 3)")
+    _skip_flag(p)
     add_train_flags(p, "runs/cola", "cola/embedded", "Adam",
                     epochs_help="epochs (of pretraining, or of the downstream stage)")
 
@@ -109,11 +116,12 @@ def train(args) -> int:
                 from tfaudio.errors import ConfigError
 
                 raise ConfigError(f"--{flag} is for the downstream stages (linear, finetune), not pretrain")
-        res = T.train_pretrain(cfg, args.run_dir, resume=args.resume, progress=progress)
+        res = T.train_pretrain(cfg, args.run_dir, resume=args.resume, progress=progress,
+                               skip_bad=args.skip_bad_files)
         print(f"pretrain done: best dev loss {res.best_metric:.4f} at epoch {res.best_epoch} -> {res.stage_dir}")
     else:
         T.train_downstream(cfg, args.stage, args.init, args.run_dir, folds=args.folds, resume=args.resume,
-                           progress=progress)
+                           progress=progress, skip_bad=args.skip_bad_files)
     return 0
 
 
@@ -123,6 +131,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", type=int, choices=(1, 3, 4), default=1, help="paper table to write")
     p.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="run directories for --table 3 / 4")
     p.add_argument("--out", help="output folder (default: <run-dir>/eval)")
+    _skip_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -130,7 +139,7 @@ def evaluate(args) -> int:
     from tfaudio.systems.cola.evaluate import evaluate_run
 
     paths = evaluate_run(args.run_dir, task=args.task, table=args.table, compare=args.compare, out_dir=args.out,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, skip_bad=args.skip_bad_files)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfaudio.audio import AudioError
 from tfaudio.config import to_dict
 from tfaudio.data import pipeline, shards
 from tfaudio.datasets import labeled_audio, urbansound8k
@@ -98,7 +99,9 @@ def dev_pairs(waves: Sequence[np.ndarray], cfg: ColaConfig, seed: int) -> Tuple[
     return a, p
 
 
-def load_pretrain(cfg: ColaConfig, progress: bool = True) -> PretrainData:
+def load_pretrain(cfg: ColaConfig, progress: bool = True, skip_bad: bool = False) -> PretrainData:
+    """The pretraining clips; a bad file is an error naming it, or with ``skip_bad``
+    a listed skip (in ``skipped``)."""
     source = pretrain_source(cfg)
     fe = cfg.frontend
     max_samples = int(round(cfg.data.max_seconds * fe.sample_rate))
@@ -116,7 +119,7 @@ def load_pretrain(cfg: ColaConfig, progress: bool = True) -> PretrainData:
         skipped = [(s["path"], s["reason"]) for s in manifest["skipped"]]
         return PretrainData(source, train, n - n_dev, a, p, skipped)
     paths, _ = list_audio(source)
-    waves, skipped = pipeline.decode_files(paths, fe.sample_rate, skip_bad=True, max_seconds=cfg.data.max_seconds,
+    waves, skipped = pipeline.decode_files(paths, fe.sample_rate, skip_bad=skip_bad, max_seconds=cfg.data.max_seconds,
                                            progress=progress, desc="decode")
     kept = [w for w in waves if w is not None]
     if len(kept) < 4:
@@ -192,19 +195,22 @@ class Segmented:
 
 
 class DownstreamData:
-    def __init__(self, cfg: ColaConfig, fold: Optional[str] = None, progress: bool = True):
-        self.cfg, self.progress = cfg, progress
+    """A downstream task's splits. A bad file is an error naming it (and
+    ``--skip-bad-files``), or with ``skip_bad`` a skip listed in ``skipped``."""
+
+    def __init__(self, cfg: ColaConfig, fold: Optional[str] = None, progress: bool = True, skip_bad: bool = False):
+        self.cfg, self.progress, self.skip_bad = cfg, progress, skip_bad
         self.task = load_labeled(cfg, fold)
         self.classes = self.task.classes
         self.skipped: List[Tuple[str, str]] = []
         self._waves: Dict[str, Tuple[List[np.ndarray], np.ndarray, List[str]]] = {}
 
     def waves(self, split: str) -> Tuple[List[np.ndarray], np.ndarray, List[str]]:
-        """Decoded clips of a split and their labels (unreadable files listed and skipped)."""
+        """Decoded clips of a split and their labels (bad files: see the class)."""
         if split not in self._waves:
             df = self.task.splits[split]
             fe = self.cfg.frontend
-            waves, skipped = pipeline.decode_files(df["path"].tolist(), fe.sample_rate, skip_bad=True,
+            waves, skipped = pipeline.decode_files(df["path"].tolist(), fe.sample_rate, skip_bad=self.skip_bad,
                                                    max_seconds=self.cfg.downstream.max_seconds,
                                                    progress=self.progress, desc=f"decode {split}")
             self.skipped += skipped
@@ -247,7 +253,11 @@ class DownstreamData:
                     **pipeline.skipped_arrays([s for s in self.skipped if s[0] in set(df["path"])])}
 
         a = pipeline.cached(key, build)
-        for p, r in pipeline.skipped_of(a):
+        got = pipeline.skipped_of(a)
+        if got and not self.skip_bad:  # built with skips earlier; this run asked for none
+            p, r = got[0]
+            raise AudioError(p, f"{r} (pass --skip-bad-files to skip it)")
+        for p, r in got:
             if (p, r) not in self.skipped:
                 self.skipped.append((p, r))
         return Segmented(a["features"], a["clip_index"], a["labels"], a["paths"].tolist(), a["stats_frames"])

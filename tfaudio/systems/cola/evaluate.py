@@ -48,7 +48,8 @@ def _stage_dirs(run_dir: Path, task: str, run: str) -> List[Path]:
     return sorted(p for p in d.glob("cv*") if core.stage_complete(p)) or [d]
 
 
-def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = True, say=print) -> Dict[str, Path]:
+def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = True, say=print,
+           skip_bad: bool = False) -> Dict[str, Path]:
     run_dir = Path(run_dir)
     name = D.task_name(task)
     trained = T.trained_downstream(run_dir, name)
@@ -62,7 +63,7 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
     for fold in folds:
         raw = T.load_stage_config(T.downstream_dir(run_dir, name, *trained[0].split("-"), fold))
         cfg = merge(T.config_of(raw), {"downstream": {"task": task}})
-        data = D.DownstreamData(cfg, fold, progress)
+        data = D.DownstreamData(cfg, fold, progress, skip_bad)
         test, train = data.segmented("test"), data.segmented("train")
         n_test += test.num_clips
         n_train += train.num_clips
@@ -94,7 +95,7 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
 
 
 def ablation_table(table: int, runs: Sequence, task: Optional[str] = None, out_dir=None, progress: bool = True,
-                   say=print) -> Dict[str, Path]:
+                   say=print, skip_bad: bool = False) -> Dict[str, Path]:
     """Table 3 (similarity) / 4 (pretraining batch size): the linear probe of each run directory."""
     if not runs:
         raise core.RunDirError(f"--table {table} compares run directories: pass them with --compare")
@@ -110,7 +111,7 @@ def ablation_table(table: int, runs: Sequence, task: Optional[str] = None, out_d
             raw = T.load_stage_config(stage)
             cfg = merge(T.config_of(raw), {"downstream": {"task": task}})
             fold = stage.name if stage.name.startswith("cv") else None
-            test = D.DownstreamData(cfg, fold, progress).segmented("test")
+            test = D.DownstreamData(cfg, fold, progress, skip_bad).segmented("test")
             accs.append(test_accuracy(stage, test))
             n += test.num_clips
         records.append({"Run": str(run_dir), "Similarity": pre["model"]["similarity"],
@@ -127,7 +128,9 @@ def ablation_table(table: int, runs: Sequence, task: Optional[str] = None, out_d
 
 
 def evaluate_run(run_dir, task: Optional[str] = None, table: int = 1, compare=None, out_dir=None,
-                 progress: bool = True, say=print) -> Dict[str, Path]:
+                 progress: bool = True, say=print, skip_bad: bool = False) -> Dict[str, Path]:
+    """``skip_bad``: a bad clip is a listed skip (its table's n counts only the clips
+    read) instead of an error naming it."""
     if table == 1:
-        return table1(run_dir, task, out_dir, progress, say)
-    return ablation_table(table, compare or [run_dir], task, out_dir, progress, say)
+        return table1(run_dir, task, out_dir, progress, say, skip_bad)
+    return ablation_table(table, compare or [run_dir], task, out_dir, progress, say, skip_bad)

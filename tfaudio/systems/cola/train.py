@@ -5,7 +5,7 @@ Run directory::
     <run-dir>/pretrain/                          the encoder f and head g (stage dir of core.fit)
     <run-dir>/<task>/<mode>-<init>/[cvK/]        linear | finetune, on pretrained | random
                                                  (finetune-random is the supervised baseline)
-    <run-dir>/skipped_files.tsv                  files that could not be decoded
+    <run-dir>/skipped_files.tsv                  files skipped with --skip-bad-files (path, reason)
 
 Pretraining draws the pairs inside the step: for every clip of the batch two
 different segment starts, uniform over the clip, from ``Task.step_seed`` (a function
@@ -207,12 +207,12 @@ def pretrained_config(run_dir, cfg: ColaConfig) -> ColaConfig:
 
 
 def train_pretrain(cfg: ColaConfig, run_dir, resume: bool = False, progress: bool = True,
-                   say=print) -> core.FitResult:
+                   say=print, skip_bad: bool = False) -> core.FitResult:
     run_dir = Path(run_dir)
     stage = run_dir / PRETRAIN
     if core.stage_complete(stage) and not resume:
         raise core.RunDirError(f"{stage} is already trained; use another --run-dir to train again")
-    data = D.load_pretrain(cfg, progress)
+    data = D.load_pretrain(cfg, progress, skip_bad)
     D.write_skipped(run_dir / "skipped_files.tsv", data.skipped)
     t = cfg.train
     strategy = core.make_strategy(t.strategy)
@@ -237,7 +237,8 @@ def train_pretrain(cfg: ColaConfig, run_dir, resume: bool = False, progress: boo
 
 
 def train_downstream(cfg: ColaConfig, mode: str, init: str, run_dir, folds: Optional[str] = None,
-                     resume: bool = False, progress: bool = True, say=print) -> Dict[str, core.FitResult]:
+                     resume: bool = False, progress: bool = True, say=print,
+                     skip_bad: bool = False) -> Dict[str, core.FitResult]:
     if mode not in ("linear", "finetune"):
         raise ConfigError(f"--stage {mode!r}: downstream stages are linear and finetune")
     if init not in INITS:
@@ -253,11 +254,13 @@ def train_downstream(cfg: ColaConfig, mode: str, init: str, run_dir, folds: Opti
         if core.stage_complete(stage) and not resume:
             say(f"[{stage}] already trained; use another --run-dir to train it again")
             continue
-        data = D.DownstreamData(cfg, fold, progress)
+        data = D.DownstreamData(cfg, fold, progress, skip_bad)
         say(f"{mode} ({init} encoder) on {D.describe(data.task)}{' fold ' + fold if fold else ''}")
         dev = data.segmented("dev")
         train_ds = data.train_dataset()
         D.write_skipped(run_dir / "skipped_files.tsv", data.skipped)
+        if data.skipped:
+            say(f"{len(data.skipped)} file(s) skipped (--skip-bad-files), listed in {run_dir / 'skipped_files.tsv'}")
         task = DownstreamTask(cfg, mode, len(data.classes),
                               run_dir / PRETRAIN if init == "pretrained" else None)
         res = core.fit(task, core.seeded_batches(train_ds, d.batch_size, d.seed, padded=True), dev, stage,

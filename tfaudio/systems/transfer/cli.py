@@ -22,7 +22,9 @@ Stages (--stage):
   sweep      both base models, then every l in both directions (the paper's Tables 2, 3)
 Frame labels of TIMIT come from a monophone GMM-HMM state alignment inside the .PHN
 segments (--alignment gmm) or equal thirds (--alignment equal). Without a data
-directory both corpora are embedded miniatures generated in the real layouts.
+directory both corpora are embedded miniatures generated in the real layouts. A
+corrupt, empty or non-audio file stops the run with one line naming it; with
+--skip-bad-files it is skipped and listed (path and reason, counted).
 
 examples:
   tfaudio-train transfer --stage sweep                                   # embedded data, both directions
@@ -66,6 +68,12 @@ examples:
 }
 
 
+def _skip_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="skip corrupt, empty, non-audio or too short audio files (listed, with the reason) "
+                   "instead of stopping")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="corpus root of the task trained (TIMIT for asr, IEMOCAP_full_release for ser); "
                    "default: the embedded corpora")
@@ -81,6 +89,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=TASK_CHOICES, help="--stage transfer: the task trained (default: the other)")
     p.add_argument("--frozen", type=int, nargs="+", metavar="L", help="layers held constant (0..5); default: all")
     _common(p)
+    _skip_flag(p)
     add_train_flags(p, "runs/transfer", "transfer/paper with a data directory, transfer/embedded without",
                     "RMSProp", "most epochs of a run (early stopping ends it sooner)")
 
@@ -139,7 +148,7 @@ def train(args) -> int:
     print(f"transfer --stage {args.stage} -> {args.run_dir} (TIMIT: {cfg.data.timit_dir or 'embedded'}, "
           f"IEMOCAP: {cfg.data.iemocap_dir or 'embedded'}, alignment: {cfg.data.alignment})")
     run(cfg, args.stage, args.run_dir, task=args.task, base=args.base, target=args.target, frozen=args.frozen,
-        resume=args.resume, progress=not args.no_progress)
+        resume=args.resume, progress=not args.no_progress, skip_bad=args.skip_bad_files)
     return 0
 
 
@@ -149,6 +158,7 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", choices=TASK_CHOICES, help="only the direction from this task (default: both)")
     p.add_argument("--target", choices=TASK_CHOICES, help="only the direction to this task (default: both)")
     p.add_argument("--out", help="output folder (default: <run-dir>/eval)")
+    _skip_flag(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -160,7 +170,8 @@ def evaluate(args) -> int:
 
         raise ConfigError(f"--base {args.base} --target {args.target}: a direction goes from one task to the other")
     direction = args.target or ({"asr": "ser", "ser": "asr"}[args.base] if args.base else None)
-    paths = evaluate_run(args.run_dir, out_dir=args.out, target=direction, progress=not args.no_progress)
+    paths = evaluate_run(args.run_dir, out_dir=args.out, target=direction, progress=not args.no_progress,
+                         skip_bad=args.skip_bad_files)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from tfaudio.audio import AudioError, load_audio
 from tfaudio.config import to_dict
 from tfaudio.data.cache import build_once, embedded_dir
-from tfaudio.data.pipeline import cache_key, cached, file_fingerprint, graph_fn
+from tfaudio.data.pipeline import cache_key, cached, file_fingerprint, graph_fn, skipped_arrays, skipped_of
 from tfaudio.datasets import iemocap, iemocap_embedded, timit, timit_embedded
 from tfaudio.errors import DatasetError
 from tfaudio.systems.transfer import align
@@ -85,17 +85,43 @@ class Frames:
 # ----------------------------------------------------------------------------------
 # features
 # ----------------------------------------------------------------------------------
-def logmels(cfg: TransferConfig, paths: Sequence[Path], progress: bool = True, desc: str = "features") -> List[np.ndarray]:
-    """Log-mels ``[frames, mels]`` of each file through the one front-end."""
+def logmels(cfg: TransferConfig, paths: Sequence[Path], progress: bool = True, desc: str = "features",
+            skip_bad: bool = False, skipped: Optional[List[Tuple[str, str]]] = None) -> List[Optional[np.ndarray]]:
+    """Log-mels ``[frames, mels]`` of each file through the one front-end. A corrupt,
+    empty, non-audio or too short file is an error naming it (and ``--skip-bad-files``);
+    with ``skip_bad`` its entry is None and ``(path, reason)`` is appended to ``skipped``."""
     fe = make_frontend(cfg.frontend)
     fn = graph_fn(fe, lambda x: fe(x), input_signature=[tf.TensorSpec([1, None], tf.float32)], name="transfer")
-    out = []
+    out: List[Optional[np.ndarray]] = []
+    mine: List[Tuple[str, str]] = []
     for p in tqdm(paths, desc=desc, disable=not progress, leave=False):
-        x = load_audio(p, sample_rate=cfg.frontend.sample_rate)
-        if len(x) < cfg.frontend.frame_length:
-            raise AudioError(p, f"too short: {len(x)} samples, less than one {cfg.frontend.frame_length}-sample frame")
+        try:
+            x = load_audio(p, sample_rate=cfg.frontend.sample_rate)
+            if len(x) < cfg.frontend.frame_length:
+                raise AudioError(p, f"too short: {len(x)} samples, less than one "
+                                    f"{cfg.frontend.frame_length}-sample frame")
+        except AudioError as exc:
+            if not skip_bad:
+                raise AudioError(exc.path, f"{exc.reason} (pass --skip-bad-files to skip it)") from None
+            mine.append((str(exc.path), exc.reason))
+            out.append(None)
+            continue
         out.append(fn(tf.constant(x[None]))[0].numpy())
+    if mine:
+        log.warning("%s: skipped %d unreadable file(s):\n%s", desc, len(mine),
+                    "\n".join(f"  {p}: {r}" for p, r in mine))
+        if skipped is not None:
+            skipped.extend(mine)
     return out
+
+
+def report_skipped(arrays: dict, skip_bad: bool) -> List[Tuple[str, str]]:
+    """The files a (possibly cached) build skipped: an error naming the first unless
+    ``skip_bad`` (the features were built by a run that skipped them)."""
+    got = skipped_of(arrays)
+    if got and not skip_bad:
+        raise AudioError(got[0][0], f"{got[0][1]} (pass --skip-bad-files to skip it)")
+    return got
 
 
 def _pack(feats: List[np.ndarray], labels: List[np.ndarray]) -> dict:
@@ -118,23 +144,34 @@ def timit_root(cfg: TransferConfig) -> Path:
                                                               "test": timit.CORE_TEST_SPEAKERS}))
 
 
-def timit_frames(cfg: TransferConfig, progress: bool = True) -> Dict[str, Frames]:
+def timit_frames(cfg: TransferConfig, progress: bool = True, skip_bad: bool = False) -> Dict[str, Frames]:
     """``{"train", "dev", "test"}`` frames with 144-class labels; ``extra`` holds
     ``phones48`` (ids of the utterance's 48-phone sequence) and ``ref39`` (its
-    39-phone reference, ``q`` removed)."""
+    39-phone reference, ``q`` removed). Bad audio: see :func:`logmels`."""
     root = timit_root(cfg)
-    sets = {name: timit.timit_set(root, name) for name in timit.SETS}
+    unread: List[Tuple[str, str]] = []  # files whose header cannot be read (skip_bad only)
+    try:
+        sets = {name: timit.timit_set(root, name, skipped=unread if skip_bad else None) for name in timit.SETS}
+    except AudioError as exc:
+        raise AudioError(exc.path, f"{exc.reason} (pass --skip-bad-files to skip it)") from None
+    if unread:
+        log.warning("TIMIT: skipped %d unreadable file(s):\n%s", len(unread),
+                    "\n".join(f"  {p}: {r}" for p, r in unread))
     d = cfg.data
     key = cache_key(kind=DATA_VERSION + "-timit", files=file_fingerprint([str(u.wav) for s in sets.values() for u in s]),
                     frontend=to_dict(cfg.frontend), alignment=d.alignment, it=d.gmm_iterations, mfcc=d.mfcc, seed=d.seed)
 
     def build() -> dict:
         fe = cfg.frontend
-        utts = {}
+        utts, kept, skipped = {}, {}, list(unread)
         for name, items in sets.items():
-            feats = logmels(cfg, [u.wav for u in items], progress, f"TIMIT {name}")
+            feats = logmels(cfg, [u.wav for u in items], progress, f"TIMIT {name}", skip_bad, skipped)
+            kept[name] = [u for u, f in zip(items, feats) if f is not None]
+            if not kept[name]:
+                raise DatasetError(f"{root}: no readable utterance in the TIMIT {name} set")
+            feats = [f for f in feats if f is not None]
             rows = []
-            for u, f in zip(items, feats):
+            for u, f in zip(kept[name], feats):
                 segs = align.drop_q([(s.start, s.end, s.label) for s in u.phones])
                 if not segs:
                     raise DatasetError(f"{u.wav}: its .PHN holds only glottal stops")
@@ -154,11 +191,12 @@ def timit_frames(cfg: TransferConfig, progress: bool = True) -> Dict[str, Frames
                       for r, s in zip(rows, states)]
             for k, v in _pack([r["logmel"] for r in rows], labels).items():
                 arrays[f"{name}_{k}"] = v
-            arrays[f"{name}_uids"] = np.array([u.uid for u in sets[name]])
+            arrays[f"{name}_uids"] = np.array([u.uid for u in kept[name]])
             arrays[f"{name}_phones48"] = np.array([" ".join(r["phones48"]) for r in rows])
-        return arrays
+        return {**arrays, **skipped_arrays(skipped)}
 
     arrays = cached(key, build, enabled=d.cache_features)
+    report_skipped(arrays, skip_bad)
     pid = {p: i for i, p in enumerate(timit.PHONES_48)}
     out = {}
     for name in timit.SETS:
@@ -191,9 +229,9 @@ def vad_silence(logmel: np.ndarray, db: float) -> np.ndarray:
     return energy < energy.max() - db
 
 
-def iemocap_frames(cfg: TransferConfig, progress: bool = True) -> Frames:
+def iemocap_frames(cfg: TransferConfig, progress: bool = True, skip_bad: bool = False) -> Frames:
     """Every four-emotion utterance of the corpus; ``extra`` holds ``speaker``,
-    ``session`` and ``emotion`` (0..3) per utterance."""
+    ``session`` and ``emotion`` (0..3) per utterance. Bad audio: see :func:`logmels`."""
     root = iemocap_root(cfg)
     d = cfg.data
     utts = iemocap.iemocap_utterances(root, sessions=tuple(sorted(set(d.cv_sessions) | set(d.dev_sessions))))
@@ -202,15 +240,24 @@ def iemocap_frames(cfg: TransferConfig, progress: bool = True) -> Frames:
     eid = {e: i for i, e in enumerate(iemocap.EMOTIONS)}
 
     def build() -> dict:
-        feats = logmels(cfg, [u.wav for u in utts], progress, "IEMOCAP")
+        skipped: List[Tuple[str, str]] = []
+        feats = logmels(cfg, [u.wav for u in utts], progress, "IEMOCAP", skip_bad, skipped)
+        kept = [(u, f) for u, f in zip(utts, feats) if f is not None]
+        if not kept:
+            raise DatasetError(f"{root}: no readable four-emotion utterance")
         labels = []
-        for u, f in zip(utts, feats):
+        for u, f in kept:
             lab = np.full(len(f), eid[u.emotion], np.int32)
             lab[vad_silence(f, d.vad_db)] = SILENCE
             labels.append(lab)
-        return _pack(feats, labels)
+        return {**_pack([f for _, f in kept], labels), "uids": np.array([u.uid for u, _ in kept]),
+                **skipped_arrays(skipped)}
 
     arrays = cached(key, build, enabled=d.cache_features)
+    report_skipped(arrays, skip_bad)
+    if "uids" in arrays:
+        keep = set(arrays["uids"].tolist())
+        utts = [u for u in utts if u.uid in keep]
     return Frames(arrays["feats"], arrays["labels"], arrays["offsets"], [u.uid for u in utts],
                   {"speaker": [u.speaker for u in utts], "session": [u.session for u in utts],
                    "emotion": [eid[u.emotion] for u in utts]})

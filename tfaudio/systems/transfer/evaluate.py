@@ -204,12 +204,14 @@ def figure2(run_dir: Path, cfg, out: Path) -> Path:
     return save_figure(fig, out)
 
 
-def evaluate_run(run_dir, out_dir=None, target: Optional[str] = None, progress: bool = True, say=print) -> dict:
-    """Write Table 2 (``target`` asr), Table 3 (ser) or both, and Figures 2 and 3."""
+def evaluate_run(run_dir, out_dir=None, target: Optional[str] = None, progress: bool = True, say=print,
+                 skip_bad: bool = False) -> dict:
+    """Write Table 2 (``target`` asr), Table 3 (ser) or both, and Figures 2 and 3;
+    ``skip_bad``: a bad audio file is a listed skip instead of an error naming it."""
     run_dir = Path(run_dir)
     cfg = T.load_run_config(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "eval"
-    corpora = T.Corpora(cfg, progress)
+    corpora = T.Corpora(cfg, progress, skip_bad)
     paths, t2, t3 = {}, None, None
     if target in (None, "asr"):
         t2 = table2(run_dir, cfg, corpora, out)

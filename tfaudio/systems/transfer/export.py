@@ -84,7 +84,7 @@ def export_transfer(run_dir, task: str = "asr", fold: Optional[int] = None, base
     assets = {"classes.txt": "\n".join(classes) + "\n"}
     decoder_arrays = None
     if task == "asr":
-        corpora = T.Corpora(cfg, progress=False)
+        corpora = T.Corpora(cfg, progress=False, skip_bad=True)  # as the run was trained
         decoder_arrays = corpora.decoder().arrays()
         assets["phones.txt"] = "\n".join(PHONES_48) + "\n"
         assets["phones39.txt"] = "".join(f"{p} {MAP_48_TO_39[p]}\n" for p in PHONES_48)

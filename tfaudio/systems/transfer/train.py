@@ -187,19 +187,19 @@ def load_stage_model(run_dir, cfg: TransferConfig, task: str, stage: str) -> Aco
 class Corpora:
     """The frames of both tasks, loaded on first use."""
 
-    def __init__(self, cfg: TransferConfig, progress: bool = True):
-        self.cfg, self.progress = cfg, progress
+    def __init__(self, cfg: TransferConfig, progress: bool = True, skip_bad: bool = False):
+        self.cfg, self.progress, self.skip_bad = cfg, progress, skip_bad
         self._timit: Optional[Dict[str, D.Frames]] = None
         self._iemocap: Optional[D.Frames] = None
 
     def asr(self) -> Dict[str, D.Frames]:
         if self._timit is None:
-            self._timit = D.timit_frames(self.cfg, self.progress)
+            self._timit = D.timit_frames(self.cfg, self.progress, self.skip_bad)
         return self._timit
 
     def ser_all(self) -> D.Frames:
         if self._iemocap is None:
-            self._iemocap = D.iemocap_frames(self.cfg, self.progress)
+            self._iemocap = D.iemocap_frames(self.cfg, self.progress, self.skip_bad)
         return self._iemocap
 
     def folds(self):
@@ -299,7 +299,7 @@ def fold_ids(corpora: Corpora, task: str) -> List[Optional[int]]:
 
 def train(cfg: TransferConfig, stage: str, run_dir, task: Optional[str] = None, base: Optional[str] = None,
           target: Optional[str] = None, frozen: Optional[Sequence[int]] = None, resume: bool = False,
-          progress: bool = True, say=print) -> dict:
+          progress: bool = True, say=print, skip_bad: bool = False) -> dict:
     """``--stage base`` (``task``: asr, ser or both), ``transfer`` (``base`` -> ``target``
     with each l in ``frozen``) or ``sweep`` (both bases, every l in both directions)."""
     if stage not in STAGES:
@@ -309,7 +309,7 @@ def train(cfg: TransferConfig, stage: str, run_dir, task: Optional[str] = None, 
             raise ConfigError(f"--frozen {l}: hold 0..{LAYERS} layers constant")
     run_dir = Path(run_dir)
     check_run_config(run_dir, cfg)
-    corpora = Corpora(cfg, progress)
+    corpora = Corpora(cfg, progress, skip_bad)
     results = {}
     if stage == "base":
         for tk in ([task] if task else list(TASKS)):

@@ -1,6 +1,9 @@
 """Labelled task layouts (folder per class, Speech Commands, CSV manifest), unlabelled
 audio folders / lists, and the embedded recordings generator."""
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -49,6 +52,24 @@ def test_class_folders_with_and_without_split_level(tmp_path):
     _wav(split / "test" / "cow" / "0.wav")
     with pytest.raises(DatasetError, match=r"label\(s\) \['cow'\] of the test split"):
         la.load_task(split)
+
+
+def test_the_held_out_clips_do_not_depend_on_where_the_dataset_lives(tmp_path):
+    def names(task):
+        return {s: sorted(Path(p).relative_to(root).as_posix() for p in task.splits[s]["path"]) for s in la.SPLITS}
+
+    got = []
+    for where in ("a", "b/deeper/still"):
+        root = tmp_path / where / "task"
+        for c in ("cat", "dog"):
+            for i in range(30):
+                _wav(root / c / f"{i}.wav", 0.01)
+        got.append(names(la.load_task(root, dev_fraction=0.2)))
+        pd.DataFrame({"path": [f"{c}/{i}.wav" for c in ("cat", "dog") for i in range(30)],
+                      "label": [c for c in ("cat", "dog") for _ in range(30)], "split": "train"}).to_csv(root / "m.csv", index=False)
+        got.append(names(la.load_task(root / "m.csv", dev_fraction=0.2)))
+    assert got[0] == got[2] and got[1] == got[3]  # the same relative clips held out at both places
+    assert len(got[0]["dev"]) == 2 * round(0.2 * 24) and len(got[0]["test"]) == 12
 
 
 def test_manifest_checks(tmp_path):

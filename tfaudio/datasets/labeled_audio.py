@@ -11,7 +11,8 @@
 :func:`load_task` recognises the layout and returns a :class:`LabeledTask`: class
 names (sorted) and ``{"train", "dev", "test"}`` tables with ``path`` and ``label``
 (an index into the names). Without a dev split, a fixed share of every class's
-training clips (chosen by a hash of the path, so it never changes) is held out.
+training clips (chosen by a hash of the path relative to the task's folder, so it is
+the same wherever the dataset lives) is held out.
 A test or dev label that no training clip has is a :class:`DatasetError`.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -127,10 +128,22 @@ def read_manifest(csv) -> Dict[str, pd.DataFrame]:
             if (df["split"] == s).any()}
 
 
-def _hold_out(train: pd.DataFrame, fraction: float):
-    """Every class's clips whose path hash falls below ``fraction`` (at least one of
-    a class with two or more clips) -> ``(train, dev)``."""
-    score = pd.Series([zlib.crc32(p.encode()) / 2**32 for p in train["path"]], index=train.index)
+def _split_key(path: str, root: Optional[Path]) -> str:
+    """The path a hold-out hashes: relative to the task's root (POSIX separators), so
+    the split does not depend on where the dataset lives on disk."""
+    if root is not None:
+        try:
+            return Path(path).resolve().relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return Path(path).as_posix()
+
+
+def _hold_out(train: pd.DataFrame, fraction: float, root: Optional[Path] = None):
+    """Every class's clips whose hash of the path (relative to ``root``) falls below
+    ``fraction`` (at least one of a class with two or more clips) -> ``(train, dev)``."""
+    score = pd.Series([zlib.crc32(_split_key(p, root).encode()) / 2**32 for p in train["path"]],
+                      index=train.index)
     dev_idx = []
     for _, group in train.groupby("name"):
         s = score[group.index].sort_values()
@@ -142,14 +155,19 @@ def _hold_out(train: pd.DataFrame, fraction: float):
 
 def finish(name: str, layout: str, parts: Dict[str, pd.DataFrame], dev_fraction: float = 0.1,
            where: str = "") -> LabeledTask:
-    """Hold out dev / test where missing, check labels, number the classes."""
+    """Hold out dev / test where missing (by a hash of each path relative to the task's
+    folder, or the manifest's folder), check labels, number the classes."""
+    root = None
+    if where:
+        w = Path(where).resolve()
+        root = w if w.is_dir() else w.parent
     if "all" in parts:
-        rest, test = _hold_out(parts.pop("all"), 0.2)
+        rest, test = _hold_out(parts.pop("all"), 0.2, root)
         parts = {"train": rest, "test": test}
     if "test" not in parts or parts["test"].empty:
-        parts["train"], parts["test"] = _hold_out(parts["train"], 0.2)
+        parts["train"], parts["test"] = _hold_out(parts["train"], 0.2, root)
     if "dev" not in parts or parts["dev"].empty:
-        parts["train"], parts["dev"] = _hold_out(parts["train"], dev_fraction)
+        parts["train"], parts["dev"] = _hold_out(parts["train"], dev_fraction, root)
     train_names = set(parts["train"]["name"])
     if len(train_names) < 2:
         raise DatasetError(f"{where or name}: the training split has {len(train_names)} class(es); need at least 2")

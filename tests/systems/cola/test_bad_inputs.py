@@ -40,8 +40,9 @@ def test_downstream_train_and_eval_name_a_bad_file_then_skip_it(cola_recipe, tmp
     task = tmp_path / "task"
     for k, label in enumerate(("a", "b")):
         _clips(task / "train" / label, 4, k)
+        _clips(task / "dev" / label, 2, 20 + k)
         _clips(task / "test" / label, 2, 10 + k)
-    (task / "train" / "a" / "broken.wav").write_bytes(b"")
+    (task / "train" / "a" / "broken.wav").write_bytes(b"")  # a dev split given: it stays in train
     run = tmp_path / "run"
     base = ["cola", "--stage", "linear", "--init", "random", "--config", cola_recipe, "--task", task,
             "--run-dir", run, "--no-progress", "--epochs", "1"]

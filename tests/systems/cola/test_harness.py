@@ -154,7 +154,13 @@ def test_classifier_export_and_table1(tiny_cola_run, tmp_path):
     frontend, encoder, head, cfg, names = load_model(tiny_cola_run, "linear-pretrained")
     assert names == classes and encoder.output.shape[-1] == 320
 
-    written = evaluate_run(tiny_cola_run, out_dir=tmp_path / "eval", progress=False, say=lambda *_: None)
+    said = []
+    written = evaluate_run(tiny_cola_run, out_dir=tmp_path / "eval", progress=False, say=said.append)
+    printed = "\n".join(said)
+    # runs not trained are printed as the command that trains them, not as NaN rows
+    assert "NaN" not in printed and "COLA frozen (linear probe)" in printed
+    for run in ("--stage finetune --init pretrained", "--stage linear --init random"):
+        assert f"not trained yet; train it with: tfaudio-train cola {run} --run-dir {tiny_cola_run}" in printed
     t1 = pd.read_csv(written["table1_embedded.csv"], index_col=0)
     assert "LogReg (mel stats)" in t1.index and "COLA frozen (linear probe)" in t1.index
     assert t1.loc["COLA frozen (linear probe)", "n test clips"] == 12

@@ -85,13 +85,22 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
             f"{', summed over ' + str(len(folds)) + ' folds' if folds[0] else ''}). Accuracy on whole clips "
             f"(logits averaged over non-overlapping 960 ms segments). Baseline row: logistic regression on per-clip "
             f"log-mel mean and std, same training and test clips.")
+    commands = {r: train_command(r, task, run_dir) for r in missing}
     if missing:
-        note += " Not trained yet: " + ", ".join(f"{r} (tfaudio-train cola --stage {r.split('-')[0]} --init "
-                                                 f"{r.split('-')[1]})" for r in missing) + "."
+        note += " Not trained yet: " + ", ".join(f"{r} ({commands[r]})" for r in missing) + "."
     out = Path(out_dir or run_dir / "eval")
     written = write_table(table, out, f"table1_{name}", note=note, decimals=2)
-    say(table.to_string())
+    say(table.drop(index=[ROWS[r] for r in missing]).to_string(na_rep="-"))
+    for r in missing:
+        say(f"{ROWS[r]}: not trained yet; train it with: {commands[r]}")
     return written
+
+
+def train_command(run: str, task: Optional[str], run_dir) -> str:
+    """The command that trains downstream ``run`` (e.g. ``linear-random``) on ``task``."""
+    mode, init = run.split("-")
+    return (f"tfaudio-train cola --stage {mode} --init {init}" + (f" --task {task}" if task else "")
+            + (f" --run-dir {run_dir}" if str(run_dir) != "runs/cola" else ""))
 
 
 def ablation_table(table: int, runs: Sequence, task: Optional[str] = None, out_dir=None, progress: bool = True,

@@ -84,7 +84,9 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
     note = (f"Task {name}: {classes} classes, n = {n_test} test clips ({n_train} training clips"
             f"{', summed over ' + str(len(folds)) + ' folds' if folds[0] else ''}). Accuracy on whole clips "
             f"(logits averaged over non-overlapping 960 ms segments). Baseline row: logistic regression on per-clip "
-            f"log-mel mean and std, same training and test clips.")
+            f"log-mel mean and std, same training and test clips. Random init. rows: the encoder's "
+            f"random weights; for the linear probe its batch-norm statistics are estimated on the task's training "
+            f"segments first (untrained statistics collapse the activations).")
     commands = {r: train_command(r, task, run_dir) for r in missing}
     if missing:
         note += " Not trained yet: " + ", ".join(f"{r} ({commands[r]})" for r in missing) + "."

@@ -30,6 +30,7 @@ from tfaudio.systems.cola import data as D
 from tfaudio.systems.cola import model as M
 from tfaudio.systems.cola.config import ColaConfig
 from tfaudio.training import core
+from tfaudio.training.batch_norm import estimate_batch_norm_statistics
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,18 @@ class PretrainTask(core.Task):
 # Downstream
 # ----------------------------------------------------------------------------------
 class DownstreamTask(core.Task):
-    """``linear``: one dense layer on the frozen encoder (BN in inference mode);
+    """``linear``: one dense layer on the frozen encoder (BN in inference mode; a random
+    encoder's BN statistics are first estimated on the task's training segments);
     ``finetune``: encoder and layer trained together. Random 960 ms crops; dev
     accuracy on whole clips (segment logits averaged)."""
 
     monitor = "dev_accuracy"
     monitor_mode = "max"
 
-    def __init__(self, cfg: ColaConfig, mode: str, num_classes: int, init_from: Optional[Path] = None):
+    def __init__(self, cfg: ColaConfig, mode: str, num_classes: int, init_from: Optional[Path] = None,
+                 bn_features: Optional[np.ndarray] = None):
         self.cfg, self.mode, self.num_classes, self.init_from = cfg, mode, num_classes, init_from
+        self.bn_features = bn_features  # linear on a random encoder: [segments, frames, mels] for its BN statistics
 
     def build(self):
         cfg = self.cfg
@@ -146,6 +150,11 @@ class DownstreamTask(core.Task):
         self.encoder = M.build_encoder(cfg.model, cfg.frontend)
         if self.init_from is not None:
             core.restore_best(self.init_from, {"encoder": self.encoder})
+        elif self.mode == "linear" and self.bn_features is not None:
+            b = cfg.downstream.batch_size
+            estimate_batch_norm_statistics(
+                self.encoder, (tf.constant(self.bn_features[i : i + b, ..., None])
+                               for i in range(0, len(self.bn_features), b)))
         self.head = M.make_classifier_head(self.num_classes, self.encoder.output.shape[-1])
         self.variables = list(self.head.trainable_variables)
         if self.mode == "finetune":
@@ -261,8 +270,12 @@ def train_downstream(cfg: ColaConfig, mode: str, init: str, run_dir, folds: Opti
         D.write_skipped(run_dir / "skipped_files.tsv", data.skipped)
         if data.skipped:
             say(f"{len(data.skipped)} file(s) skipped (--skip-bad-files), listed in {run_dir / 'skipped_files.tsv'}")
+        bn = None
+        if mode == "linear" and init == "random":  # the frozen random encoder's BN statistics from the task
+            bn = data.segmented("train").features
+            say(f"batch-norm statistics of the random encoder estimated on {len(bn)} training segments")
         task = DownstreamTask(cfg, mode, len(data.classes),
-                              run_dir / PRETRAIN if init == "pretrained" else None)
+                              run_dir / PRETRAIN if init == "pretrained" else None, bn)
         res = core.fit(task, core.seeded_batches(train_ds, d.batch_size, d.seed, padded=True), dev, stage,
                        epochs=d.epochs, config={"system": "cola", "stage": mode, "init": init, "task": name,
                                                 "fold": fold, "classes": data.classes, **to_dict(cfg)},

@@ -93,12 +93,13 @@ class FrameTask(core.Task):
         with tf.GradientTape() as tape:
             logits = self.model.logits(x, training=True)
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(y, tf.int32), logits=logits)
-            ce = core.replica_loss(ce)
-            reg = self.model.regularization()
-            loss = ce + reg
+            ce = core.replica_loss(ce)  # this replica's share of the global mean
+            reg = self.model.regularization()  # one value for the whole step: each replica adds its share
+            n = core.replica_count()
+            loss = ce + reg / n
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply_gradients(zip(grads, self.variables))
-        return {"loss": loss, "ce": ce, "l2": reg}
+        return {"loss": loss * n, "ce": ce * n, "l2": reg}  # fit averages these over the replicas
 
     def predict(self, frames: D.Frames) -> np.ndarray:
         return predict(self._predict, frames, self.cfg.data.context)

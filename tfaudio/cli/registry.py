@@ -1,8 +1,8 @@
 """Where the commands find systems: each system package registers itself.
 
 ``tfaudio/systems/<name>/__init__.py`` holds one line,
-``register("<name>", cli="tfaudio.systems.<name>.cli")``. The core never names a
-system: :func:`systems` imports every package below ``tfaudio.systems`` (cheap: a
+``register("<name>", cli="tfaudio.systems.<name>.cli")``. Systems are found, not
+listed: :func:`systems` imports every package below ``tfaudio.systems`` (cheap: a
 system's ``__init__`` imports nothing heavy) and returns what they registered.
 """
 from __future__ import annotations

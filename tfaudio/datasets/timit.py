@@ -278,6 +278,3 @@ def timit_set(root, which: str, include_sa: bool = False, skipped: Optional[list
                            + ")")
     return utts
 
-
-def speakers_of(utts: Sequence[Utterance]) -> List[str]:
-    return sorted({u.speaker for u in utts})

@@ -1,29 +1,23 @@
-"""Deterministic speech-like audio and noises: the embedded default Quality-Net data.
+"""Deterministic speech-like audio written as a TIMIT release: the embedded corpora.
 
-No speech corpus can be downloaded here, so this module *synthesises* one:
+No speech corpus can be downloaded here, so this module *synthesises* one with a
+source-filter model: a glottal pulse train (one Rosenberg-style pulse per period)
+on a time-varying pitch contour (declination, accents on stressed syllables, a final
+fall, slow wobble, jitter) plus aspiration noise, through five time-varying formant
+resonators whose targets move between vowel, approximant and nasal positions;
+fricatives as band-passed noise, stops as closure, burst and aspiration;
+syllable-rate amplitude envelopes and pauses between words. Speakers differ in
+pitch range, vocal-tract length (formant scaling), speaking rate, breathiness and
+pulse shape.
 
-* **Speech** (source-filter model): a glottal flow-derivative pulse train (a
-  Rosenberg-style pulse per period) with a time-varying pitch contour (declination,
-  accents on stressed syllables, a final fall, slow wobble and jitter) plus
-  aspiration noise, through a cascade of five time-varying formant resonators whose
-  targets move between vowel / approximant / nasal positions; unvoiced and voiced
-  fricatives (band-passed noise), stop consonants (closure silence, release burst,
-  aspiration); syllable-rate amplitude modulation (ramped segment envelopes,
-  random stress) and pauses between words. Speakers differ in pitch range, vocal
-  tract length (formant scaling), speaking rate, breathiness and glottal pulse
-  shape.
-* **Noises** with NOISEX-92-like names: ``white``, ``pink``, ``babble`` (a sum of
-  several synthetic talkers), ``factory1`` (impulsive hits + mains hum + machine
-  noise), ``destroyerengine`` (low-frequency engine harmonics), ``street`` (brown
-  noise + passing-vehicle swells, horn blips and clicks), ``volvo`` (car interior:
-  strong low-frequency rumble) and ``f16`` (cockpit: broadband with tonal peaks).
-
-The speech is written **in the TIMIT layout** (``<root>/TRAIN/DR1/<SPEAKER>/<UTT>.WAV``
-as NIST SPHERE 16-bit PCM, plus the ``.TXT`` and ``.PHN`` side files TIMIT has), so
-the real TIMIT code path of :func:`tfaudio.systems.qualitynet.quality_set.make_quality_set` is the one
-exercised. :func:`ensure_embedded_quality_set` builds speech + noises and labels them
-with PESQ through ``make_quality_set`` once, caching the result under
-``cache_root()/embedded/qualitynet/<version>/`` (see :mod:`tfaudio.data.cache`).
+:func:`write_timit_tree` / :func:`write_timit_release` write it **in the TIMIT
+layout** (``<root>/TRAIN/DR1/<SPEAKER>/<UTT>.WAV`` as NIST SPHERE 16-bit PCM with
+the ``.TXT``, ``.PHN`` and ``.WRD`` side files), so the readers' real TIMIT code path
+is the one exercised. Its users: Quality-Net's embedded quality set (speech plus the
+noises named in :data:`NOISE_NAMES`, whose signals live in
+:mod:`tfaudio.datasets.noise`), the transfer system's embedded TIMIT release, and
+the embedded IEMOCAP release (:mod:`tfaudio.datasets.iemocap_embedded`, which
+reuses :func:`synth_utterance`).
 
 Everything is a pure function of its seed: the same call gives the same samples and
 the same file bytes.

@@ -28,16 +28,9 @@ from tfaudio.config import write_json_atomic
 from tfaudio.layers.recurrent import configure_tflite_converter
 from tfaudio.errors import ExportError  # noqa: F401  (re-exported)
 from tfaudio.export.litert import TFLiteRunner, load_tflite, run_tflite  # noqa: F401  (re-exported)
-from tfaudio.export.versions import latest_version  # noqa: F401  (re-exported)
+from tfaudio.export.versions import latest_version, next_version  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-
-
-def next_version(model_dir) -> int:
-    """1 + the highest integer version folder (TF Serving's convention)."""
-    model_dir = Path(model_dir)
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
 
 
 def check_signals(sample_rate: int, seconds: float = 1.0, batch: int = 1) -> Dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfaudio.atomic import write_text
 from tfaudio.errors import ExportError
+from tfaudio.export.versions import latest_version
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 SERVING_CONFIG = "models.config"
@@ -180,7 +181,7 @@ def served_models(base_dir) -> List[str]:
     """Models under ``base_dir``: folders holding at least one complete version."""
     base = Path(base_dir)
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and any(v.is_dir() and v.name.isdigit() and (v / "saved_model.pb").exists() for v in p.iterdir()))
+                  and latest_version(p) is not None)
 
 
 def serving_config_text(models: List[str], model_base_path: str = "/models") -> str:

@@ -1,6 +1,7 @@
 """Version folders (TensorFlow-free, so LiteRT-only commands can use it).
 
-* :func:`latest_version`: the newest complete ``<model>/<version>`` folder.
+* :func:`latest_version`: the newest complete ``<model>/<version>`` folder;
+  :func:`next_version`: the number a new export takes (TF Serving's convention).
 * Shipped models: version folders under ``exported_models/`` committed with the code
   and installed with the package (a wheel carries them as ``tfaudio/exported_models``),
   so a command can use them right after install. A system names the version it
@@ -9,7 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 
 def shipped_root() -> Path:
@@ -28,10 +29,24 @@ def shipped_model(name: str, version: int) -> Optional[Path]:
     return path if (path / "saved_model.pb").is_file() else None
 
 
+def version_folders(model_dir, require: Optional[str] = None) -> List[Path]:
+    """Integer-named folders of ``model_dir`` (those holding ``require`` if given),
+    oldest first; hidden temporaries of running exports are never seen."""
+    model_dir = Path(model_dir)
+    found = [p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()
+             and (require is None or (p / require).exists())]
+    return sorted(found, key=lambda p: int(p.name))
+
+
 def latest_version(model_dir, require: str = "saved_model.pb") -> Optional[Path]:
     """The highest-numbered complete version folder of ``model_dir`` (one holding
-    ``require``), or None; hidden temporaries of running exports are never seen."""
-    model_dir = Path(model_dir)
-    versions = [p for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()
-                and (p / require).exists()]
-    return max(versions, key=lambda p: int(p.name)) if versions else None
+    ``require``), or None."""
+    found = version_folders(model_dir, require)
+    return found[-1] if found else None
+
+
+def next_version(model_dir) -> int:
+    """1 + the highest integer version folder, complete or not (a new export never
+    reuses a number)."""
+    found = version_folders(model_dir)
+    return int(found[-1].name) + 1 if found else 1

@@ -84,11 +84,13 @@ def collect(inputs) -> List[str]:
 def _default_model() -> Path:
     from tfaudio.errors import ExportError
 
+    from tfaudio.export.versions import latest_version
+
     base = Path("exported_models") / "cola"
-    versions = sorted((int(p.name) for p in base.glob("*") if p.is_dir() and p.name.isdigit()), reverse=True)
-    if not versions:
+    newest = latest_version(base)
+    if newest is None:
         raise ExportError(f"no exported COLA encoder under {base}; pass --model or run tfaudio-export cola")
-    return base / str(versions[0])
+    return newest
 
 
 def write_output(path: Path, paths, means, segments, counts) -> None:

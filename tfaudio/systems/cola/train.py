@@ -234,8 +234,10 @@ def train_pretrain(cfg: ColaConfig, run_dir, resume: bool = False, progress: boo
     steps = t.steps_per_epoch or (data.num_train // t.batch_size if data.num_train else None)
     if not steps:
         raise ConfigError("train.steps_per_epoch must be set for this source")
-    say(f"pretrain on {data.source}: {data.num_train} clips ({len(data.skipped)} unreadable, listed in "
-        f"{run_dir / 'skipped_files.tsv'}), dev {len(data.dev_anchor)} pairs; batch {t.batch_size} = "
+    skips = (f" ({len(data.skipped)} unreadable skipped, listed in {run_dir / 'skipped_files.tsv'})"
+             if data.skipped else "")
+    say(f"pretrain on {data.source}: {data.num_train} clips{skips}, dev {len(data.dev_anchor)} pairs; "
+        f"batch {t.batch_size} = "
         f"{t.batch_size - 1} negatives per anchor; {cfg.model.similarity} similarity; {replicas} replica(s)")
     task = PretrainTask(cfg)
     batches = core.seeded_batches(data.train, t.batch_size, t.seed, cfg.data.shuffle_buffer, padded=True,

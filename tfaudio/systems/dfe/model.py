@@ -198,14 +198,6 @@ class MaskedClassifier(keras.Model):
         }
 
 
-def make_mask_net(kind: str, cfg: DFEModelConfig) -> keras.Model:
-    if kind == "static":
-        return StaticMaskNet(cfg)
-    if kind == "dynamic":
-        return DynamicMaskNet(cfg)
-    raise ValueError(f"unknown mask net {kind!r}")
-
-
 def build(model: keras.Model, frames: int, mels: int) -> keras.Model:
     """Create the variables of a model taking ``[B, frames, mels]`` (or its image)."""
     if isinstance(model, (CNNFC, MaskedClassifier)):

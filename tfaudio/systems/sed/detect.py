@@ -105,11 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _default_model() -> Path:
     from tfaudio.errors import ExportError
 
+    from tfaudio.export.versions import latest_version
+
     base = Path("exported_models") / "sed"
-    versions = sorted((int(p.name) for p in base.glob("*") if p.is_dir() and p.name.isdigit()), reverse=True)
-    if not versions:
+    newest = latest_version(base)
+    if newest is None:
         raise ExportError(f"no exported SED model under {base}; pass --model or run tfaudio-export sed")
-    return base / str(versions[0])
+    return newest
 
 
 def main(argv=None) -> int:

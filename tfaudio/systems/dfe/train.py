@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_atomic
+from tfaudio.config import ConfigError, merge, to_dict, write_json_atomic
 from tfaudio.datasets.urbansound8k import CLASSES
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.metrics import accuracy
@@ -43,7 +43,7 @@ from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.systems.dfe.config import DFEConfig
 from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe import model as M
-from tfaudio.training import core
+from tfaudio.training import core, rundir
 
 log = logging.getLogger(__name__)
 
@@ -288,38 +288,15 @@ def recorded_class_names(run_dir) -> Optional[List[str]]:
 
 
 def check_run_config(run_dir: Path, cfg: DFEConfig) -> None:
-    """Write ``run_dir/config.json`` once; later stages must agree on front-end and model."""
-    path = run_dir / "config.json"
-    new = to_dict(cfg)
-    if path.exists():
-        old = json.loads(path.read_text())
-
-        def invariant(d, key):
-            part = d.get(key)
-            if key == "model" and isinstance(part, dict):
-                part = {k: v for k, v in part.items() if k not in RUN_VARIANT_MODEL_FIELDS}
-            return part
-
-        for key in RUN_INVARIANTS:
-            if invariant(old, key) != invariant(new, key):
-                raise core.RunDirError(
-                    f"{run_dir} was trained with a different {key} config; stages of one run "
-                    f"must share it (use another --run-dir)"
-                )
-        if old.get("data", {}).get("clip_seconds") != new["data"]["clip_seconds"]:
-            raise core.RunDirError(f"{run_dir} was trained with another clip length")
-    else:
-        write_json_atomic(path, {"system": "dfe", **new})
+    """Write ``run_dir/config.json`` once; later stages must agree on front-end, model
+    (but for the fields of RUN_VARIANT_MODEL_FIELDS) and clip length."""
+    rundir.record_config(run_dir, "dfe", to_dict(cfg), RUN_INVARIANTS + ("data.clip_seconds",),
+                         ignore=tuple(f"model.{f}" for f in RUN_VARIANT_MODEL_FIELDS))
 
 
 def load_run_config(run_dir) -> DFEConfig:
     """The config a run directory was trained with."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise core.RunDirError(f"{run_dir} holds no trained DFE run (no config.json); train first")
-    d = json.loads(path.read_text())
-    d.pop("system", None)
-    return from_dict(DFEConfig, d)
+    return rundir.load_config(run_dir, "dfe", DFEConfig, "DFE")[0]
 
 
 def trained_stages(run_dir) -> List[str]:

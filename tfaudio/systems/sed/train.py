@@ -20,7 +20,6 @@ held-out weak clips) stores ``F``, ``Ft`` (and ``D``, ``F1``, ``F2``) for hand-o
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -30,13 +29,13 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import average_precision_score
 
-from tfaudio.config import ConfigError, from_dict, merge, to_dict, write_json_atomic
+from tfaudio.config import ConfigError, merge, to_dict, write_json_atomic
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.datasets.dcase import write_missing
 from tfaudio.systems.sed import model as M
 from tfaudio.systems.sed.config import SEDConfig
 from tfaudio.systems.sed.data import Part, SEDData, eval_batches, mixed_batches, pseudo_labels
-from tfaudio.training import core
+from tfaudio.training import core, rundir
 
 log = logging.getLogger(__name__)
 
@@ -298,29 +297,15 @@ RUN_INVARIANTS = ("frontend", "model")
 
 
 def check_run_config(run_dir: Path, cfg: SEDConfig, classes) -> None:
-    """``run_dir/config.json`` is written once; every run of a directory shares front-end and model."""
-    path = run_dir / "config.json"
-    new = {"system": "sed", "classes": list(classes), **to_dict(cfg)}
-    if path.exists():
-        old = json.loads(path.read_text())
-        for key in RUN_INVARIANTS + ("classes",):
-            if old.get(key) != new[key]:
-                raise core.RunDirError(f"{run_dir} was trained with a different {key}; runs of one directory "
-                                       f"must share it (use another --run-dir)")
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, new)
+    """``run_dir/config.json`` is written once; every run of a directory shares front-end, model and classes."""
+    rundir.record_config(run_dir, "sed", {"classes": list(classes), **to_dict(cfg)}, RUN_INVARIANTS + ("classes",),
+                         what="runs")
 
 
 def load_run_config(run_dir):
     """``(config, classes)`` a run directory was trained with."""
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise core.RunDirError(f"{run_dir} holds no trained SED run (no config.json); train first")
-    d = json.loads(path.read_text())
-    d.pop("system", None)
-    classes = d.pop("classes")
-    return from_dict(SEDConfig, d), classes
+    cfg, extra = rundir.load_config(run_dir, "sed", SEDConfig, "SED")
+    return cfg, extra["classes"]
 
 
 def trained_runs(run_dir) -> List[str]:

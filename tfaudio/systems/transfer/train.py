@@ -30,14 +30,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfaudio.config import from_dict, to_dict, write_json_atomic
+from tfaudio.config import to_dict, write_json_atomic
 from tfaudio.errors import ConfigError, RunDirError
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import scoring
 from tfaudio.systems.transfer.config import TransferConfig
 from tfaudio.systems.transfer.decode import HybridDecoder
 from tfaudio.systems.transfer.model import BLOCKS, TRANSFERABLE, AcousticModel
-from tfaudio.training import core
+from tfaudio.training import core, rundir
 
 log = logging.getLogger(__name__)
 
@@ -133,39 +133,29 @@ def check_run_config(run_dir: Path, cfg: TransferConfig) -> None:
     data, front-end, model and decoder settings. A corpus root may still be added
     while no stage of its task was trained (base ASR on TIMIT, then base SER on
     IEMOCAP in the same directory)."""
-    path = run_dir / "config.json"
     new = {"system": "transfer", **to_dict(cfg)}
-    if path.exists():
-        old = json.loads(path.read_text())
-        changed = False
-        for key, task in CORPUS_KEYS.items():
-            was, now = old["data"].get(key), new["data"][key]
-            if was == now:
-                continue
-            trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
-                if (run_dir / task).exists() else False
-            if was is not None or trained:
-                raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of one "
-                                  f"directory share their corpora (use another --run-dir)")
-            old["data"][key], changed = now, True
-        for key in RUN_INVARIANTS:
-            if old.get(key) != new[key]:
-                raise RunDirError(f"{run_dir} was trained with a different {key} configuration; stages of one "
-                                  f"directory must share it (use another --run-dir)")
-        if changed:
-            write_json_atomic(path, old)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, new)
+    old = rundir.read_config(run_dir)
+    if old is None:
+        rundir.record_config(run_dir, "transfer", to_dict(cfg), RUN_INVARIANTS)
+        return
+    changed = False
+    for key, task in CORPUS_KEYS.items():
+        was, now = old["data"].get(key), new["data"][key]
+        if was == now:
+            continue
+        trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
+            if (run_dir / task).exists() else False
+        if was is not None or trained:
+            raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of one "
+                              f"directory share their corpora (use another --run-dir)")
+        old["data"][key], changed = now, True
+    rundir.check_invariants(run_dir, old, new, RUN_INVARIANTS)
+    if changed:
+        write_json_atomic(run_dir / rundir.CONFIG, old)
 
 
 def load_run_config(run_dir) -> TransferConfig:
-    path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise RunDirError(f"{run_dir} holds no trained transfer run (no config.json); train first")
-    d = json.loads(path.read_text())
-    d.pop("system", None)
-    return from_dict(TransferConfig, d)
+    return rundir.load_config(run_dir, "transfer", TransferConfig, "transfer")[0]
 
 
 def stage_name(task: str, fold: Optional[int], base: Optional[str] = None, frozen: Optional[int] = None) -> str:

@@ -74,21 +74,17 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adversarial", choices=ADVERSARIAL_CHOICES,
                    help="domain classifier per clip (whole) or per frame (time); default none, "
                         "time for --stage adversarial")
-    _common(p)
-    p.add_argument("--config", help="recipe (pipelines/*.json name or path); default: sed/dcase2019 with "
-                   "--data-dir, sed/embedded without")
-    p.add_argument("--epochs", type=int, help="epochs of each run (and of each tri-training phase)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, help="Adam learning rate")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
-    p.add_argument("--resume", action="store_true", help="continue a run interrupted mid-way")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="override any config field, e.g. --set train.diversity_weight=0.5")
+    from tfaudio.cli.common import add_train_flags
+
+    p.add_argument("--data-dir", help="DCASE 2019 task 4 root (metadata/, audio/); default: the embedded set")
+    p.add_argument("--skip-bad-files", action="store_true",
+                   help="skip unreadable audio files and clips with bad strong labels (listed in "
+                   "skipped_files.tsv) instead of stopping at the first")
+    add_train_flags(p, "runs/sed", "sed/dcase2019 with --data-dir, sed/embedded without", "Adam",
+                    "epochs of each run (and of each tri-training phase)")
 
 
-TRAIN_FLAGS = {"data_dir": "data.data_dir", "batch_size": "train.batch_size", "lr": "train.learning_rate",
-               "seed": "train.seed", "strategy": "train.strategy", "epochs": "train.epochs"}
+TRAIN_FLAGS = {"data_dir": "data.data_dir", "epochs": "train.epochs"}  # beside cli.common's
 
 
 def build_config(args):

@@ -124,17 +124,13 @@ def parse_set_args(items) -> dict:
 
 def resolve_recipe(name_or_path: str) -> Path:
     """A recipe given as a path, or as a name in ``pipelines/`` (``dfe/embedded``, with
-    or without .json; the older flat spelling ``dfe_embedded`` is accepted too)."""
+    or without .json)."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    names = [name_or_path]
-    if "/" not in name_or_path and "_" in name_or_path:
-        names.append(name_or_path.replace("_", "/", 1))
-    for name in names:
-        for cand in (PIPELINES_DIR / name, PIPELINES_DIR / f"{name}.json"):
-            if cand.is_file():
-                return cand
+    for cand in (PIPELINES_DIR / name_or_path, PIPELINES_DIR / f"{name_or_path}.json"):
+        if cand.is_file():
+            return cand
     known = sorted(x.relative_to(PIPELINES_DIR).with_suffix("").as_posix()
                    for x in PIPELINES_DIR.glob("*/*.json"))
     raise ConfigError(f"recipe {name_or_path!r} not found (pipelines: {', '.join(known)})")

@@ -66,10 +66,15 @@ def test_every_system_has_recipes_that_parse():
             assert isinstance(load_recipe(f"{name}/{r.stem}"), dict)
 
 
-def test_old_flat_recipe_names_still_resolve():
-    from tfaudio.config import resolve_recipe
+def test_a_recipe_is_a_name_under_pipelines_or_a_path():
+    import pytest
 
-    assert resolve_recipe("dfe_embedded") == resolve_recipe("dfe/embedded")
+    from tfaudio.config import PIPELINES_DIR, ConfigError, resolve_recipe
+
+    assert resolve_recipe("dfe/embedded") == resolve_recipe("dfe/embedded.json") == PIPELINES_DIR / "dfe/embedded.json"
+    assert resolve_recipe(str(PIPELINES_DIR / "sed/embedded.json")) == PIPELINES_DIR / "sed/embedded.json"
+    with pytest.raises(ConfigError, match=r"recipe 'dfe_embedded' not found \(pipelines: .*dfe/embedded"):
+        resolve_recipe("dfe_embedded")
 
 
 def _module_name(path: Path) -> str:

@@ -319,22 +319,6 @@ def test_default_embedded_training_reaches_lcc_08(tmp_path):
     assert res["metrics"]["overall"]["lcc"] >= 0.8
 
 
-def test_a_run_directory_without_stage_folder_is_still_read(tmp_path, toy):
-    """Runs written before the <run-dir>/<stage>/ layout kept their files at the top."""
-    import shutil
-
-    cfg = T.with_overrides(tiny_config(toy), {"train": {"epochs": 1}})
-    T.train(cfg, tmp_path / "new", progress=False, say=lambda *_: None)
-    assert (tmp_path / "new" / "train" / "best").is_dir()
-    shutil.copytree(tmp_path / "new" / "train", tmp_path / "old")
-    assert T.stage_dir(tmp_path / "old") == tmp_path / "old"
-    assert T.load_run_config(tmp_path / "old") == cfg
-    a, _ = T.load_trained_model(tmp_path / "new")
-    b, _ = T.load_trained_model(tmp_path / "old")
-    for va, vb in zip(a.weights, b.weights):
-        np.testing.assert_array_equal(va.numpy(), vb.numpy())
-
-
 def test_batch_size_every_batch_has_is_declared_to_the_training_loop():
     """Batch 1 (the paper recipe) reaches the loop as [1, None]: one compile of the step
     for every utterance length, with a static batch axis."""

@@ -4,8 +4,7 @@ One stage, trained by :func:`train` into the run directory itself::
 
     <run_dir>/train/config.json  ckpt/  best/  best.json  metrics.jsonl  records.json  tb/  state.json
 
-(the same ``<run-dir>/<stage>/`` shape as every system; a run directory written
-before stage folders existed, with these files at its top, is still read)
+(the same ``<run-dir>/<stage>/`` shape as every system)
              eval/  ablations/            (written by ``tfaudio-eval qualitynet``)
 
 Data
@@ -88,12 +87,8 @@ STAGE = "train"
 
 
 def stage_dir(run_dir) -> Path:
-    """Where a run's single stage lives: ``<run-dir>/train`` (``<run-dir>`` itself for
-    a run written before stage folders existed)."""
-    run_dir = Path(run_dir)
-    if (run_dir / "config.json").exists() and not (run_dir / STAGE).exists():
-        return run_dir
-    return run_dir / STAGE
+    """Where a run's single stage lives: ``<run-dir>/train``."""
+    return Path(run_dir) / STAGE
 
 
 def load_run_config(run_dir) -> QualityNetRunConfig:

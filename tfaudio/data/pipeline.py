@@ -114,6 +114,20 @@ def decode_clips(
 _GRAPH_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+class _OwnTraceCount:
+    """A callable that ``tf.function`` counts traces of on its own. TensorFlow keys its
+    "triggered tf.function retracing" warning on a Python function's code, so the
+    functions of many models built from one lambda (a sweep's stages, each traced
+    once) would share one count and read as retracing; an object without code is its
+    own key, and a genuine retrace of one model's function is still reported."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
 def graph_fn(layer, method=None, input_signature=None, name: str = "call"):
     """One ``tf.function`` per (layer/model, name), traced once and reused on every
     call; ``method`` defaults to ``layer(x, training=False)``. Kept beside the layer
@@ -121,7 +135,7 @@ def graph_fn(layer, method=None, input_signature=None, name: str = "call"):
     fns = _GRAPH_FNS.setdefault(layer, {})
     if name not in fns:
         call = method or (lambda x: layer(x, training=False))
-        fns[name] = tf.function(call, input_signature=input_signature,
+        fns[name] = tf.function(_OwnTraceCount(call), input_signature=input_signature,
                                 reduce_retracing=input_signature is None)
     return fns[name]
 

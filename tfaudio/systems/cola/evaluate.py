@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tfaudio.config import merge
+from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.baselines import MelStatsLogReg
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.evaluation.tables import write_table
@@ -35,10 +36,8 @@ PAPER_AVERAGE = {"linear-random": 29.1, "finetune-random": 83.9, "linear-pretrai
 
 
 def test_accuracy(stage_dir, segs: D.Segmented) -> float:
-    import tensorflow as tf
-
     frontend, encoder, head, cfg, _ = T.load_classifier(stage_dir)
-    fn = tf.function(lambda x: head(encoder(x[..., None], training=False)), reduce_retracing=True)
+    fn = graph_fn(head, lambda x: head(encoder(x[..., None], training=False)), name="clip_logits")
     return accuracy(T.clip_logits(fn, segs), segs.labels)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import ConfigError, from_dict, merge, to_dict
+from tfaudio.data.pipeline import graph_fn
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.systems.cola import data as D
 from tfaudio.systems.cola import model as M
@@ -162,8 +163,8 @@ class DownstreamTask(core.Task):
         self.optimizer = keras.optimizers.Adam(cfg.downstream.learning_rate)
         self.optimizer.build(self.variables)
         self.seg = M.segment_samples(cfg.frontend)
-        self._logits = tf.function(lambda x: self.head(self.encoder(x[..., None], training=False)),
-                                   reduce_retracing=True)
+        self._logits = graph_fn(self.head, lambda x: self.head(self.encoder(x[..., None], training=False)),
+                                name="clip_logits")
 
     def checkpoint_items(self):
         return {"encoder": self.encoder, "classifier": self.head, "optimizer": self.optimizer}

@@ -76,7 +76,7 @@ class ClassifierTask(core.Task):
         self.model = M.build(M.CNNFC(self.cfg.model), self.frames, self.mels)
         self.optimizer = keras.optimizers.Adam(self.cfg.train.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
-        self._logits = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._logits = graph_fn(self.model)
 
     def checkpoint_items(self):
         return {"classifier": self.model, "optimizer": self.optimizer}
@@ -152,9 +152,7 @@ class EnhancerTask(core.Task):
         self.variables = [v for net in self.trained for v in net.trainable_variables]
         self.optimizer = keras.optimizers.Adam(cfg.train.learning_rate)
         self.optimizer.build(self.variables)
-        self._logits = tf.function(
-            lambda x: self.model(x, training=False)["logits"], reduce_retracing=True
-        )
+        self._logits = graph_fn(self.model, lambda x: self.model(x, training=False)["logits"], name="logits")
 
     def checkpoint_items(self):
         return {**unique_nets(self.nets), "optimizer": self.optimizer}
@@ -304,7 +302,7 @@ def trained_stages(run_dir) -> List[str]:
 
 
 def predict_probs(model: M.MaskedClassifier, features: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    fn = graph_fn(model, lambda x: model(x, training=False)["probs"])
+    fn = graph_fn(model, lambda x: model(x, training=False)["probs"], name="probs")
     return np.concatenate(
         [fn(tf.constant(features[i : i + batch_size])).numpy() for i in range(0, len(features), batch_size)]
     )

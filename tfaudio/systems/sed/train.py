@@ -122,7 +122,7 @@ class SEDTask(core.Task):
         self.optimizer = keras.optimizers.Adam(t.learning_rate, beta_1=t.beta_1, beta_2=t.beta_2)
         self.optimizer.build(self.variables)
         self.detector = M.Detector(self.parts["F"], self.parts["Ft"])
-        self._predict = tf.function(lambda x: self.detector(x, training=False), reduce_retracing=True)
+        self._predict = graph_fn(self.detector)
 
     def checkpoint_items(self):
         return {**self.parts, "optimizer": self.optimizer}

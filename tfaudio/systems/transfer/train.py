@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.config import to_dict, write_json_atomic
+from tfaudio.data.pipeline import graph_fn
 from tfaudio.errors import ConfigError, RunDirError
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import scoring
@@ -80,7 +81,7 @@ class FrameTask(core.Task):
         lr = cfg.train.learning_rate_asr if self.task == "asr" else cfg.train.learning_rate_ser
         self.optimizer = keras.optimizers.RMSprop(lr, rho=cfg.train.rho)
         self.optimizer.build(self.variables)
-        self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        self._predict = graph_fn(self.model)
 
     def checkpoint_items(self):
         return {**self.model.named_parts(), "optimizer": self.optimizer}
@@ -225,7 +226,7 @@ def _fit(cfg: TransferConfig, task: FrameTask, sets, stage_dir: Path, epochs: in
 
 def _score(run_dir: Path, stage: str, cfg: TransferConfig, target: str, corpora: Corpora, sets, say) -> dict:
     model = load_stage_model(run_dir, cfg, target, stage)
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    fn = graph_fn(model)
     post = {k: predict(fn, sets[k], cfg.data.context) for k in ("dev", "test")}
     if target == "asr":
         res = scoring.asr_scores(post, sets, corpora.decoder(), cfg.decoder)

@@ -47,6 +47,26 @@ def run_cli(module: str, args: Sequence[str], timeout: float = TIMEOUT, **kw) ->
                           timeout=timeout, env=_env(kw.pop("env", None)), **kw)
 
 
+
+#: prepended to :func:`run_on_two_cpus` scripts: the CPU split into two logical devices
+TWO_CPUS = """
+import sys
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+
+
+def run_on_two_cpus(script: str, tmp_path: Path, timeout: float = 300):
+    """Run ``script`` (after :data:`TWO_CPUS`, with ``sys``, ``np`` and ``tf`` imported)
+    in a fresh process that sees two logical CPUs; it saves its results with
+    ``np.savez(sys.argv[1], ...)``, and these are returned (the process must succeed)."""
+    out = tmp_path / "out.npz"
+    res = subprocess.run([sys.executable, "-c", TWO_CPUS + textwrap.dedent(script), str(out)],
+                         capture_output=True, text=True, timeout=timeout, env=_env())
+    assert res.returncode == 0, res.stderr[-4000:]
+    return np.load(out)
+
 #: lines that are not tfaudio's: TensorFlow's C++ log (absl format), Python warnings
 #: (any ``...Warning:``), a logger outside tfaudio, a traceback
 _FOREIGN = re.compile(r"^[IWEF]\d{4} |^WARNING: All log messages|\w+Warning: |^Traceback |"

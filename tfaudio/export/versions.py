@@ -50,3 +50,17 @@ def next_version(model_dir) -> int:
     reuses a number)."""
     found = version_folders(model_dir)
     return int(found[-1].name) + 1 if found else 1
+
+
+def latest_export(system: str, what: str, base="exported_models") -> Path:
+    """The newest complete export of ``system`` under ``base/<system>`` (the default
+    model of an inference command); an :class:`~tfaudio.errors.ExportError` naming
+    ``what`` and how to make one when there is none."""
+    from tfaudio.errors import ExportError
+
+    folder = Path(base) / system
+    newest = latest_version(folder)
+    if newest is None:
+        raise ExportError(f"no exported {what} under {folder}; pass --model or run "
+                          f"tfaudio-export {system}")
+    return newest

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Type
 
 from tfaudio.config import from_dict, write_json_atomic
 from tfaudio.errors import RunDirError
@@ -44,10 +44,13 @@ def read_config(run_dir) -> Optional[dict]:
 
 
 def record_config(run_dir, system: str, config: dict, invariants: Sequence[str], ignore: Sequence[str] = (),
-                  what: str = "stages") -> dict:
+                  what: str = "stages", update: Optional[Callable[[dict, dict], bool]] = None) -> dict:
     """Write ``run_dir/config.json`` unless it exists; if it does, each key of
     ``invariants`` (dotted keys ``ignore`` left out of the comparison) must equal the
-    recorded one. Returns what the directory records."""
+    recorded one. ``update(old, new)``, where given, may first fill in what the
+    recorded config may still take (it edits ``old`` and returns True, or raises
+    :class:`RunDirError`); an updated config is written back. Returns what the
+    directory records."""
     run_dir = Path(run_dir)
     new = {"system": system, **config}
     old = read_config(run_dir)
@@ -55,7 +58,10 @@ def record_config(run_dir, system: str, config: dict, invariants: Sequence[str],
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(run_dir / CONFIG, new)
         return new
+    changed = bool(update(old, new)) if update is not None else False
     check_invariants(run_dir, old, new, invariants, ignore, what)
+    if changed:
+        write_json_atomic(run_dir / CONFIG, old)
     return old
 
 

@@ -15,3 +15,18 @@ def test_latest_complete_and_next_free_version(tmp_path):
     assert [p.name for p in version_folders(model)] == ["1", "2", "10", "11"]
     assert latest_version(model).name == "10"  # by number, not by name
     assert next_version(model) == 12
+
+
+def test_latest_export_is_the_default_model_or_a_clear_error(tmp_path):
+    import pytest
+
+    from tfaudio.errors import ExportError
+    from tfaudio.export.versions import latest_export
+
+    with pytest.raises(ExportError, match=r"no exported SED model under .*sed; pass --model "
+                                          r"or run tfaudio-export sed"):
+        latest_export("sed", "SED model", base=tmp_path)
+    (tmp_path / "sed" / "3").mkdir(parents=True)
+    (tmp_path / "sed" / "3" / "saved_model.pb").write_bytes(b"x")
+    (tmp_path / "sed" / "4").mkdir()  # incomplete
+    assert latest_export("sed", "SED model", base=tmp_path).name == "3"

@@ -54,3 +54,20 @@ def test_load_returns_the_config_and_the_system_s_own_keys(tmp_path):
     assert cfg == Config(model=Model(width=8)) and extra == {"classes": ["x", "y"]}
     with pytest.raises(RunDirError, match="not Other"):
         rundir.load_config(tmp_path, "other", Config, "Other")
+
+
+def test_an_update_hook_fills_in_the_record_then_the_invariants_are_checked(tmp_path):
+    inv = ("model", "data")
+
+    def add_root(old, new):  # a root may be filled in while the record has none
+        if old["data"]["root"] is None:
+            old["data"]["root"] = new["data"]["root"]
+            return True
+        return False
+
+    rundir.record_config(tmp_path, "toy", _cfg(root=None), inv, update=add_root)
+    rundir.record_config(tmp_path, "toy", _cfg(root="b"), inv, update=add_root)
+    assert rundir.read_config(tmp_path)["data"]["root"] == "b"  # written back
+    with pytest.raises(RunDirError, match="different data configuration"):
+        rundir.record_config(tmp_path, "toy", _cfg(root="c"), inv, update=add_root)
+    assert rundir.read_config(tmp_path)["data"]["root"] == "b"

@@ -1,19 +1,10 @@
 """Negatives are gathered across replicas: on two logical CPU devices the loss of a
 global batch equals the single-device loss of the same batch (and so do the gradients)."""
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 
-from tests.harness import _env
+from tests.harness import run_on_two_cpus
 
-SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np, tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+SCRIPT = """
     from tfaudio.systems.cola import model as M
     from tfaudio.systems.cola import train as T
     from tfaudio.systems.cola.config import ColaModelConfig
@@ -55,14 +46,10 @@ SCRIPT = textwrap.dedent(
         out["replicas"] = np.array([strategy.num_replicas_in_sync])
     np.savez(sys.argv[1], **out)
     """
-)
 
 
 def test_gathered_negatives_give_the_single_device_loss(tmp_path):
-    res = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "out.npz")], capture_output=True, text=True,
-                         timeout=300, env=_env())
-    assert res.returncode == 0, res.stderr[-4000:]
-    out = np.load(tmp_path / "out.npz")
+    out = run_on_two_cpus(SCRIPT, tmp_path)
     assert int(out["replicas"][0]) == 2
     for sim in ("bilinear", "cosine"):
         single, gathered = out[f"{sim}_loss"]

@@ -1,20 +1,11 @@
 """The transfer step on two logical CPUs equals one device on the same global batch
 (cross entropy and the conv kernels' l2 term each counted once): the batch repeats one
 half, so every replica's batch-norm statistics are those of the whole batch."""
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 
-from tests.harness import _env
+from tests.harness import run_on_two_cpus
 
-SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np, tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+SCRIPT = """
     from tfaudio.config import merge
     from tfaudio.systems.transfer import train as T
     from tfaudio.systems.transfer.config import TransferConfig
@@ -43,14 +34,10 @@ SCRIPT = textwrap.dedent(
         out[name + "_replicas"] = np.array([strategy.num_replicas_in_sync])
     np.savez(sys.argv[1], **out)
     """
-)
 
 
 def test_two_replicas_take_the_single_device_step(tmp_path):
-    res = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "out.npz")], capture_output=True, text=True,
-                         timeout=300, env=_env())
-    assert res.returncode == 0, res.stderr[-4000:]
-    out = np.load(tmp_path / "out.npz")
+    out = run_on_two_cpus(SCRIPT, tmp_path)
     assert int(out["two_replicas"][0]) == 2
     assert out["one_logged"][2] > 0.01  # the l2 term matters in this step
     np.testing.assert_allclose(out["two_weights"], out["one_weights"], rtol=1e-4, atol=1e-6)

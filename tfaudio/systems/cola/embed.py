@@ -22,6 +22,8 @@ import sys
 from pathlib import Path
 from typing import List
 
+from tfaudio.export.versions import latest_export
+
 DESCRIPTION = """\
 Embed audio files with an exported COLA encoder (tfaudio-export cola): one vector
 per file (the mean over its 960 ms segments) plus the per-segment vectors.
@@ -81,17 +83,6 @@ def collect(inputs) -> List[str]:
     return out
 
 
-def _default_model() -> Path:
-    from tfaudio.errors import ExportError
-
-    from tfaudio.export.versions import latest_version
-
-    base = Path("exported_models") / "cola"
-    newest = latest_version(base)
-    if newest is None:
-        raise ExportError(f"no exported COLA encoder under {base}; pass --model or run tfaudio-export cola")
-    return newest
-
 
 def write_output(path: Path, paths, means, segments, counts) -> None:
     import numpy as np
@@ -144,7 +135,7 @@ def main(argv=None) -> int:
 
             raise ConfigError(f"--out {out}: use a .npz or .parquet file name")
         files = collect(args.inputs)
-        emb = Embedder(args.model or _default_model())
+        emb = Embedder(args.model or latest_export("cola", "COLA encoder"))
         from tqdm.auto import tqdm
 
         from tfaudio.audio import AudioError, load_audio

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from tfaudio.export.versions import latest_export
+
 DESCRIPTION = """\
 Detect sound events in audio files of any length (an hour is fine) with an exported
 SED model (tfaudio-export sed).
@@ -102,17 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _default_model() -> Path:
-    from tfaudio.errors import ExportError
-
-    from tfaudio.export.versions import latest_version
-
-    base = Path("exported_models") / "sed"
-    newest = latest_version(base)
-    if newest is None:
-        raise ExportError(f"no exported SED model under {base}; pass --model or run tfaudio-export sed")
-    return newest
-
 
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -127,7 +118,8 @@ def main(argv=None) -> int:
             raise ValueError(f"--threshold {args.threshold}: must be between 0 and 1")
         if args.hop is not None and not args.hop > 0:
             raise ValueError(f"--hop {args.hop}: must be > 0")
-        det = Detector(args.model or _default_model(), args.threshold, args.median, args.hop)
+        det = Detector(args.model or latest_export("sed", "SED model"), args.threshold,
+                       args.median, args.hop)
     except user_errors() + (ValueError,) as exc:
         print(f"tfaudio-detect: error: {exc}", file=sys.stderr)
         return 2

@@ -134,25 +134,22 @@ def check_run_config(run_dir: Path, cfg: TransferConfig) -> None:
     data, front-end, model and decoder settings. A corpus root may still be added
     while no stage of its task was trained (base ASR on TIMIT, then base SER on
     IEMOCAP in the same directory)."""
-    new = {"system": "transfer", **to_dict(cfg)}
-    old = rundir.read_config(run_dir)
-    if old is None:
-        rundir.record_config(run_dir, "transfer", to_dict(cfg), RUN_INVARIANTS)
-        return
-    changed = False
-    for key, task in CORPUS_KEYS.items():
-        was, now = old["data"].get(key), new["data"][key]
-        if was == now:
-            continue
-        trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
-            if (run_dir / task).exists() else False
-        if was is not None or trained:
-            raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of one "
-                              f"directory share their corpora (use another --run-dir)")
-        old["data"][key], changed = now, True
-    rundir.check_invariants(run_dir, old, new, RUN_INVARIANTS)
-    if changed:
-        write_json_atomic(run_dir / rundir.CONFIG, old)
+
+    def add_corpora(old: dict, new: dict) -> bool:
+        changed = False
+        for key, task in CORPUS_KEYS.items():
+            was, now = old["data"].get(key), new["data"][key]
+            if was == now:
+                continue
+            trained = any(core.stage_complete(p.parent) for p in (run_dir / task).rglob("state.json")) \
+                if (run_dir / task).exists() else False
+            if was is not None or trained:
+                raise RunDirError(f"{run_dir} was trained with data.{key} = {was!r}, not {now!r}; stages of "
+                                  f"one directory share their corpora (use another --run-dir)")
+            old["data"][key], changed = now, True
+        return changed
+
+    rundir.record_config(run_dir, "transfer", to_dict(cfg), RUN_INVARIANTS, update=add_corpora)
 
 
 def load_run_config(run_dir) -> TransferConfig:

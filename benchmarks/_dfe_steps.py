@@ -20,7 +20,7 @@ def stage_step(stage: str, batch: int, frames: int, mels: int, num_classes: int 
     import tensorflow as tf
 
     from tfaudio.systems.dfe import model as M
-    from tfaudio.systems.dfe.train import mask_nets_for, unique_nets
+    from tfaudio.systems.dfe.run import mask_nets_for, unique_nets
 
     cfg = M.DFEModelConfig(num_classes=num_classes)
     clf = M.build(M.CNNFC(cfg), frames, mels)

@@ -332,7 +332,7 @@ def check_serving_artifacts(export_dir: Path, system: str, model_name: str) -> i
     so fixed sizes of a tiny test model may differ). Returns the number of requests."""
     import importlib
 
-    from tfaudio.cli.registry import systems
+    from tfaudio.registry import systems
     from tfaudio.export import serving
 
     replayed = serving.replay_warmup_requests(export_dir)

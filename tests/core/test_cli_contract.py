@@ -3,7 +3,7 @@ every system (cli.common.add_train_flags), so the README's "every system" holds.
 import argparse
 import importlib
 
-from tfaudio.cli.registry import systems
+from tfaudio.registry import systems
 
 SHARED = {"--run-dir", "--config", "--epochs", "--batch-size", "--lr", "--seed", "--strategy", "--data-service",
           "--data-service-mode", "--resume", "--set", "--no-progress", "--skip-bad-files"}

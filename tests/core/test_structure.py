@@ -43,8 +43,64 @@ def test_imports_go_one_way():
     assert not wrong, "\n".join(wrong)
 
 
+
+def _modules():
+    for path in PKG.rglob("*.py"):
+        yield path.relative_to(PKG).parts, path
+
+
+def test_the_core_imports_no_system_and_no_cli():
+    """Core modules (all but ``systems/`` and ``cli/``) import neither a system nor the
+    command-line plumbing; systems are found through :mod:`tfaudio.registry`."""
+    wrong = []
+    for rel, path in _modules():
+        if rel[0] in ("systems", "cli"):
+            continue
+        wrong += [f"{'/'.join(rel)} imports {m}" for m in _imports(path)
+                  if m.startswith(("tfaudio.systems.", "tfaudio.cli"))]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_library_modules_import_no_cli():
+    """A system's library modules (all but its ``cli.py``) never import ``tfaudio.cli``:
+    the helpers both need live in the core (:mod:`tfaudio.runtime`)."""
+    wrong = []
+    for rel, path in _modules():
+        if rel[0] == "systems" and rel[-1] != "cli.py":
+            wrong += [f"{'/'.join(rel)} imports {m}" for m in _imports(path) if m.startswith("tfaudio.cli")]
+    assert not wrong, "\n".join(wrong)
+
+
+#: inference tools: they load an export (or a run's weights) and never need training code
+INFERENCE = ("embed.py", "detect.py", "scorer.py", "recognize.py", "streaming.py", "stream_input.py",
+             "tflite_runtime.py", "shipped.py", "plots.py", "run.py")
+
+
+def test_inference_imports_model_and_export_never_train_or_evaluate():
+    wrong, seen = [], 0
+    for rel, path in _modules():
+        if rel[0] == "systems" and len(rel) == 3 and rel[2] in INFERENCE:
+            seen += 1
+            bad = (f"tfaudio.systems.{rel[1]}.train", f"tfaudio.systems.{rel[1]}.evaluate")
+            wrong += [f"{'/'.join(rel)} imports {m}" for m in _imports(path)
+                      if m in bad or m.startswith(tuple(b + "." for b in bad))]
+    assert seen >= 6, "no inference module found"
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_export_and_evaluation_of_a_system_do_not_import_its_training():
+    wrong = []
+    for name in SYSTEMS:
+        for role in ("export", "evaluate"):
+            path = PKG / "systems" / name / f"{role}.py"
+            bad = f"tfaudio.systems.{name}.train"
+            hits = [m for m in _imports(path) if m == bad or m.startswith(bad + ".")]
+            if hits:
+                wrong.append(f"{name}/{role}.py imports {hits[0]}")
+    assert not wrong, "\n".join(wrong)
+
 def test_every_system_registers_itself_and_has_the_same_roles():
-    from tfaudio.cli.registry import systems
+    from tfaudio.registry import systems
 
     registered = systems()
     assert sorted(registered) == SYSTEMS

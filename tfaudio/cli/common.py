@@ -2,7 +2,7 @@
 
 ``tfaudio-train SYSTEM ...``, ``tfaudio-eval SYSTEM ...`` and ``tfaudio-export SYSTEM
 ...`` are built from the command-line modules the systems registered
-(:mod:`tfaudio.cli.registry`). Each module
+(:mod:`tfaudio.registry`). Each module
 exposes ``add_<command>_args(parser)`` and ``train`` / ``evaluate`` / ``export`` ``(args) -> int`` for the
 commands it supports, plus ``HELP = {command: text}``. The modules import TensorFlow
 lazily, so ``--help`` answers at once.
@@ -16,48 +16,7 @@ import os
 import sys
 import textwrap
 
-#: Lines TensorFlow prints while it loads that report nothing wrong on a CPU machine.
-_TF_NOISE = (
-    "All log messages before absl::InitializeLog()",
-    "oneDNN custom operations are on",
-    "Could not find cuda drivers",
-    "cpu_feature_guard",
-    "This TensorFlow binary is optimized to use available CPU instructions",
-    "To enable the following instructions",
-    "failed call to cuInit",
-    "Unable to register cu",
-    "computation placer already registered",
-    "TF-TRT Warning",
-)
-
-
-def load_tensorflow(announce: bool = True):
-    """Import TensorFlow with its load-time noise filtered out of stderr, then say in
-    one line which devices are used. Anything else TensorFlow prints is kept."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        captured.seek(0)
-        for line in captured.read().decode("utf-8", "replace").splitlines():
-            if line.strip() and not any(n in line for n in _TF_NOISE):
-                print(line, file=sys.stderr)
-    if announce:
-        where = (f"{len(gpus)} GPU(s): " + ", ".join(g.name for g in gpus)) if gpus else "CPU (no GPU visible)"
-        print(f"tfaudio: TensorFlow {tf.__version__} on {where}", file=sys.stderr)
-    return tf
+from tfaudio.runtime import load_tensorflow, user_errors
 
 DESCRIPTIONS = {
     "train": "Train a system. Without --data-dir each system uses its embedded synthetic "
@@ -125,13 +84,6 @@ def config_from_args(cls, recipe: str, args, flags, extra=None):
     return merge(merge(cfg, overrides), parse_set_args(getattr(args, "set", [])))
 
 
-def user_errors():
-    """Exception types reported as a one-line error (exit 2) instead of a traceback."""
-    from tfaudio.errors import TfaudioError
-
-    return (TfaudioError, FileNotFoundError)
-
-
 def main(command: str, argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(
@@ -139,7 +91,7 @@ def main(command: str, argv=None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="system", required=True, metavar="SYSTEM")
-    from tfaudio.cli.registry import systems
+    from tfaudio.registry import systems
 
     for name, modpath in systems().items():
         try:

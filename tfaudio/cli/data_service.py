@@ -9,7 +9,8 @@ import argparse
 import os
 import sys
 
-from tfaudio.cli.common import Formatter, load_tensorflow
+from tfaudio.cli.common import Formatter
+from tfaudio.runtime import load_tensorflow
 
 DESCRIPTION = """\
 Start one part of a tf.data service, which runs the training input (decoding,
@@ -73,7 +74,7 @@ def start(args):
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from tfaudio.cli.common import user_errors
+    from tfaudio.runtime import user_errors
 
     try:
         server = start(args)

@@ -29,7 +29,7 @@ def serving_config(argv) -> int:
     p.add_argument("--model-base-path", default="/models",
                    help="where the model server sees --out (the container mount point, or an absolute path)")
     args = p.parse_args(argv)
-    from tfaudio.cli.common import user_errors
+    from tfaudio.runtime import user_errors
 
     try:
         from tfaudio.export.serving import served_models, write_serving_config

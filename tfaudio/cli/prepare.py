@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from tfaudio.cli.common import load_tensorflow, user_errors
+    from tfaudio.runtime import load_tensorflow, user_errors
 
     try:
         for flag in ("sample_rate", "shards", "files_per_shard", "workers"):

@@ -174,11 +174,11 @@ def generate_noises(root, seconds: float = 20.0, seed: int = 0) -> Path:
     return Path(root)
 
 
-def ensure_embedded_dfe_data(clips_per_class_per_fold: int = 3, seed: int = 0,
-                             max_seconds: float = 4.0) -> tuple[Path, Path]:
+def ensure_embedded_urbansound8k(clips_per_class_per_fold: int = 3, seed: int = 0,
+                                 max_seconds: float = 4.0) -> tuple[Path, Path]:
     """``(urbansound8k_root, noise_dir)`` in the cache, generated once, atomically."""
     tag = f"{GENERATOR_VERSION}-n{clips_per_class_per_fold}-s{seed}-d{max_seconds:g}"
-    final = embedded_dir("dfe", tag)
+    final = embedded_dir("urbansound8k", tag)
     def build(tmp: Path) -> None:
         generate_urbansound8k(tmp / "UrbanSound8K", clips_per_class_per_fold, seed, max_seconds)
         generate_noises(tmp / "noisex92", seed=seed)

@@ -223,7 +223,7 @@ def registered_signatures() -> Dict[str, Dict[str, Tuple[Specs, Specs]]]:
     functions, built with untrained weights: names, dtypes and shapes only)."""
     import importlib
 
-    from tfaudio.cli.registry import systems
+    from tfaudio.registry import systems
 
     out: Dict[str, Dict[str, Tuple[Specs, Specs]]] = {}
     for _, module in systems().items():

@@ -106,7 +106,7 @@ def test_serving_config_of_nothing_is_one_line(tmp_path):
 
 
 def test_every_exporting_system_documents_its_signatures():
-    from tfaudio.cli.registry import systems
+    from tfaudio.registry import systems
 
     for name, module in systems().items():
         mod = importlib.import_module(module)

@@ -14,6 +14,7 @@ from tfaudio.export.core import ExportError, run_tflite
 from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.systems.dfe.export import best_stage, export_dfe
 from tfaudio.training import core
+from tfaudio.systems.dfe import run as R
 from tfaudio.systems.dfe import train as T
 
 TINY = {
@@ -40,8 +41,8 @@ def test_prerequisites_are_trained_first_and_said(run):
     cfg, run_dir, messages = run
     assert any("needs the 'classifier' stage" in m for m in messages)
     assert any("needs the 'dfe' stage" in m for m in messages)
-    assert T.trained_stages(run_dir) == list(T.STAGES)
-    for s in T.STAGES:
+    assert R.trained_stages(run_dir) == list(R.STAGES)
+    for s in R.STAGES:
         d = run_dir / s
         assert (d / "config.json").exists() and (d / "best.json").exists() and (d / "metrics.jsonl").exists()
         stage_config = json.loads((d / "config.json").read_text())
@@ -49,20 +50,20 @@ def test_prerequisites_are_trained_first_and_said(run):
         # the formulation "auto" chose on this machine, for the stages with dynamic convs
         assert stage_config.get("dynamic_conv_formulation") == (
             resolve_formulation("auto") if s in ("dfe", "cascade", "shared") else None)
-    assert T.load_run_config(run_dir) == merge(cfg, {"model": {"num_classes": 10}})  # from the data
-    assert T.recorded_class_names(run_dir) == list(T.CLASSES)
+    assert R.load_run_config(run_dir) == merge(cfg, {"model": {"num_classes": 10}})  # from the data
+    assert R.recorded_class_names(run_dir) == list(R.CLASSES)
 
 
 def test_cascade_keeps_the_first_generator_frozen(run):
     cfg, run_dir, _ = run
-    dfe = T.load_stage_model(run_dir, "dfe", cfg, 61, 40)
-    cascade = T.load_stage_model(run_dir, "cascade", cfg, 61, 40)
+    dfe = R.load_stage_model(run_dir, "dfe", cfg, 61, 40)
+    cascade = R.load_stage_model(run_dir, "cascade", cfg, 61, 40)
     for a, b in zip(dfe.mask_nets[0].weights, cascade.mask_nets[0].weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     changed = [not np.array_equal(a.numpy(), b.numpy())
                for a, b in zip(cascade.mask_nets[0].trainable_weights, cascade.mask_nets[1].trainable_weights)]
     assert any(changed)
-    shared = T.load_stage_model(run_dir, "shared", cfg, 61, 40)
+    shared = R.load_stage_model(run_dir, "shared", cfg, 61, 40)
     assert shared.mask_nets[0] is shared.mask_nets[1]
 
 
@@ -88,7 +89,7 @@ def test_stages_of_one_run_may_differ_in_the_dynamic_conv_formulation_only(tmp_p
     del old["model"]["dynamic_conv"]
     (tmp_path / "config.json").write_text(json.dumps(old))
     T.check_run_config(tmp_path, merge(cfg, {"model": {"dynamic_conv": "matmul"}}))
-    assert T.load_run_config(tmp_path).model.dynamic_conv == "auto"
+    assert R.load_run_config(tmp_path).model.dynamic_conv == "auto"
 
 
 def test_evaluation_writes_tables_and_figure(run):

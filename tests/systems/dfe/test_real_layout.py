@@ -13,6 +13,7 @@ from tfaudio.config import ConfigError, merge
 from tfaudio.datasets.urbansound8k import DatasetError
 from tfaudio.datasets.noise import write_noise_folder
 from tfaudio.datasets.urbansound8k_embedded import synth_event
+from tfaudio.systems.dfe import run as R
 from tfaudio.systems.dfe import train as T
 from tfaudio.systems.dfe.data import DFEData
 from tfaudio.systems.dfe.evaluate import evaluate_run, pick_figure_noise
@@ -71,9 +72,9 @@ def test_own_classes_train_record_and_export(own_run, tmp_path):
     names = ["footsteps", "rain", "wind"]
     assert json.loads((run_dir / "classes.json").read_text()) == {"class_names": names}
     assert json.loads((run_dir / "classifier" / "config.json").read_text())["class_names"] == names
-    run_cfg = T.load_run_config(run_dir)
+    run_cfg = R.load_run_config(run_dir)
     assert run_cfg.model.num_classes == 3
-    model = T.load_stage_model(run_dir, "classifier", run_cfg, 61, 40)
+    model = R.load_stage_model(run_dir, "classifier", run_cfg, 61, 40)
     assert model(tf.zeros([1, 61, 40]))["probs"].shape == (1, 3)
 
     out = export_dfe(run_dir, base_dir=tmp_path, tflite=False)
@@ -184,6 +185,6 @@ def test_run_dir_without_recorded_classes_falls_back_to_urbansound8k(tmp_path):
     old = to_dict(merge(T.DFEConfig(), {"model": {"num_classes": 10}}))
     del old["data"]["snr_reference"]  # written before the field existed
     (tmp_path / "config.json").write_text(json.dumps({"system": "dfe", **old}))
-    assert T.recorded_class_names(tmp_path) == list(T.CLASSES)
-    assert T.load_run_config(tmp_path).data.snr_reference == "clip"
-    assert T.recorded_class_names(tmp_path / "nothing") is None
+    assert R.recorded_class_names(tmp_path) == list(R.CLASSES)
+    assert R.load_run_config(tmp_path).data.snr_reference == "clip"
+    assert R.recorded_class_names(tmp_path / "nothing") is None

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from tfaudio.systems.qualitynet import evaluate as E
-from tfaudio.systems.qualitynet import train as T
+from tfaudio.systems.qualitynet import run as R
 
 
 
@@ -148,7 +148,7 @@ def test_table1_trains_the_missing_ablation_and_reuses_the_main_run(tiny_run):
     assert table.loc["with constraint", "run"] == str(run)  # same config as the main run
     sub = run / "ablations" / "table1" / "without_constraint"
     assert table.loc["without constraint", "run"] == str(sub)
-    assert T.load_run_config(sub).model.frame_constraint is False
+    assert R.load_run_config(sub).model.frame_constraint is False
     for col in ("MSE", "LCC", "SRCC"):
         assert np.all(np.isfinite(table[col].astype(float)))
     assert np.all(np.isfinite(table["frame variance (clean)"].iloc[:2].astype(float)))

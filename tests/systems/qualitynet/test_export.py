@@ -12,7 +12,7 @@ from tfaudio.export.core import ExportError
 from tfaudio.systems.qualitynet.export import export_qualitynet, newest_export
 from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 from tfaudio.training import core
-from tfaudio.systems.qualitynet import train as T
+from tfaudio.systems.qualitynet import run as R
 
 
 
@@ -96,7 +96,7 @@ def test_saved_model_reloads_in_a_fresh_process(exported, tmp_path):
     assert out["signatures"] == ["frame_scores", "padded_scores", "serving_default", "stream"]
     assert out["frames_shape"] == [2, 1 + x.shape[1] // 256]
     # the same numbers as the trained checkpoint and as the TFLite file
-    model, _ = T.load_trained_model(path.parent.parent.parent / "run")
+    model, _ = R.load_trained_model(path.parent.parent.parent / "run")
     ref = model(x)["score"].numpy()
     np.testing.assert_allclose(out["score"], ref, atol=1e-5)
     lite = TFLiteQualityScorer(path / "model.tflite")

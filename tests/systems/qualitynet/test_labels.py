@@ -144,20 +144,22 @@ def test_manifest_scale_edges_and_max_score(tmp_path, caplog):
 
 
 def test_manifest_huge_score_never_reaches_training(tmp_path):
-    from tfaudio.systems.qualitynet import train as T
+    from tfaudio.systems.qualitynet import data as D
 
     (tmp_path / "a.wav").parent.mkdir(exist_ok=True)
     sf.write(str(tmp_path / "a.wav"), np.full(4000, 0.1, np.float32), 16000)
     sf.write(str(tmp_path / "b.wav"), np.full(4000, 0.1, np.float32), 16000)
     (tmp_path / "m.csv").write_text("path,score\na.wav,3.0\nb.wav,1e6\n")
     with pytest.raises(ManifestError, match="line 3"):
-        T.load_quality_set(tmp_path / "m.csv", progress=False)
-    qset = T.load_quality_set(tmp_path / "m.csv", skip_bad=True, progress=False)
+        D.load_quality_set(tmp_path / "m.csv", progress=False)
+    qset = D.load_quality_set(tmp_path / "m.csv", skip_bad=True, progress=False)
     assert qset.scores.tolist() == [3.0]
     # the training path allows the model's own scale when it is wider than 5
-    cfg = T.with_overrides(T.QualityNetRunConfig(), {"model": {"q_max": 100.0}})
-    assert T.score_range_max(cfg.model) == 100.0
-    assert T.score_range_max(T.QualityNetRunConfig().model) == 5.0
+    from tfaudio.systems.qualitynet.config import QualityNetRunConfig, with_overrides
+
+    cfg = with_overrides(QualityNetRunConfig(), {"model": {"q_max": 100.0}})
+    assert D.score_range_max(cfg.model) == 100.0
+    assert D.score_range_max(QualityNetRunConfig().model) == 5.0
 
 
 def test_manifest_duplicates_with_same_score_are_dropped_with_a_warning(tmp_path, caplog):

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from tfaudio.systems.qualitynet.scorer import main
 from tfaudio.systems.qualitynet.export import export_qualitynet
-from tfaudio.systems.qualitynet import train as T
+from tfaudio.systems.qualitynet import run as R
 
 SR = 16000
 
@@ -52,7 +52,7 @@ def test_json_output_one_object_per_file(setup, capsys):
     assert rc == 0, err
     rows = parse(out)
     assert [r["path"] for r in rows] == [str(audio / f"s{s:02d}.wav") for s in (1, 5, 20)]
-    model, _ = T.load_trained_model(root / "run")
+    model, _ = R.load_trained_model(root / "run")
     for r, sec in zip(rows, (1, 5, 20)):
         x = speechy(sec, sec)
         ref = model(x[None, :])
@@ -167,7 +167,7 @@ def test_stream_a_file_matches_the_streaming_library_and_ends_exactly(setup, cap
     times, frames, score = _stream_rows(out)
     x = speechy(5, 5)
     assert frames.size == 1 + x.size // 256 and times[1] == pytest.approx(0.016)
-    model, _ = T.load_trained_model(root / "run")
+    model, _ = R.load_trained_model(root / "run")
     ref = S.StreamingScorer(S.keras_step(model), model.config.lstm_units, lookahead=31, hop=16,
                             chunk=model.config.lstm_chunk)
     expect = S.stream_file_scores(ref, x)

@@ -13,6 +13,8 @@ from tfaudio.config import ConfigError, from_dict, load_recipe
 from tfaudio.systems.qualitynet.manifest import ManifestError
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, quality_net_loss
 from tfaudio.training import core
+from tfaudio.systems.qualitynet import data as D
+from tfaudio.systems.qualitynet import run as R
 from tfaudio.systems.qualitynet import train as T
 from tests.systems.qualitynet.toy import make_toy_manifests
 
@@ -71,11 +73,11 @@ def test_small_real_recipe_turns_on_regularisers_and_defaults_stay_off():
     small = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe("qualitynet/small_real")))
     m, t = small.model, small.train
     assert (m.lstm_dropout, m.lstm_recurrent_dropout, m.dropout, m.dense_units) == (0.3, 0.3, 0.3, (50,))
-    assert t.weight_decay > 0 and T.augment_active(t.augment)
+    assert t.weight_decay > 0 and D.augment_active(t.augment)
     assert (t.batch_size, t.buckets) == (1, 1) and m.forget_bias == -3.0 and m.frame_constraint
     for name in ("qualitynet/embedded", "qualitynet/timit"):
         cfg = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe(name)))
-        assert cfg.train.weight_decay == 0 and not T.augment_active(cfg.train.augment)
+        assert cfg.train.weight_decay == 0 and not D.augment_active(cfg.train.augment)
         assert cfg.model.lstm_dropout == cfg.model.lstm_recurrent_dropout == cfg.model.dropout == 0
     for bad in ({"weight_decay": -1}, {"augment": {"noise_prob": 1.5}},
                 {"augment": {"lowpass_hz": [8000, 3400]}},
@@ -85,15 +87,15 @@ def test_small_real_recipe_turns_on_regularisers_and_defaults_stay_off():
 
 
 def test_augmentation_is_reproducible_per_epoch_and_step(toy):
-    qset = T.load_quality_set(toy["train"], progress=False)
+    qset = D.load_quality_set(toy["train"], progress=False)
     # off by default: the batches carry the decoded audio unchanged
-    assert T.augment_batch_fn(T.QualityNetAugmentConfig(), 0, 0) is None
-    plain = list(T.train_batches(qset, 4, 2, seed=0)(0))
+    assert D.augment_batch_fn(T.QualityNetAugmentConfig(), 0, 0) is None
+    plain = list(D.train_batches(qset, 4, 2, seed=0)(0))
     for b in plain:
         for row, i, n in zip(b["waveform"].numpy(), b["index"].numpy(), b["length"].numpy()):
             np.testing.assert_array_equal(row[:n], qset.waves[i])
     aug = T.QualityNetAugmentConfig(lowpass_prob=0.5, noise_prob=0.5, noise_db=(-40, -30))
-    make = T.train_batches(qset, 4, 2, seed=0, augment=aug)
+    make = D.train_batches(qset, 4, 2, seed=0, augment=aug)
     first, again, other = list(make(0)), list(make(0)), list(make(1))
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a["waveform"].numpy(), b["waveform"].numpy())
@@ -119,17 +121,17 @@ def test_augment_wave_lowpass_and_noise_levels():
         p = np.abs(np.fft.rfft(y)) ** 2
         return 10 * np.log10(p[(f >= lo) & (f < hi)].mean())
 
-    lp = T.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=1.0, lowpass_hz=(3400, 3400)),
+    lp = D.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=1.0, lowpass_hz=(3400, 3400)),
                         np.random.default_rng(1))
     assert band_db(x, 5000, 8000) - band_db(lp, 5000, 8000) > 30  # high band removed
     assert abs(band_db(x, 200, 2500) - band_db(lp, 200, 2500)) < 1  # pass band kept
     silence = np.zeros(16000, np.float32)
     silence[0] = 1.0  # peak 1
-    noisy = T.augment_wave(silence, T.QualityNetAugmentConfig(noise_prob=1.0, noise_db=(-40, -40)),
+    noisy = D.augment_wave(silence, T.QualityNetAugmentConfig(noise_prob=1.0, noise_db=(-40, -40)),
                            np.random.default_rng(2))
     assert 20 * np.log10(np.std(noisy[1:])) == pytest.approx(-40, abs=0.5)
     assert lp.dtype == noisy.dtype == np.float32 and len(lp) == len(x)
-    untouched = T.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=0.0, noise_prob=0.0),
+    untouched = D.augment_wave(x, T.QualityNetAugmentConfig(lowpass_prob=0.0, noise_prob=0.0),
                                np.random.default_rng(3))
     np.testing.assert_array_equal(untouched, x)
 
@@ -159,11 +161,11 @@ def test_regularised_run_trains_and_scores_without_dropout(tmp_path, toy):
                   "augment": {"lowpass_prob": 0.5, "noise_prob": 0.5}}})
     res = T.train(cfg, tmp_path / "run", progress=False, say=lambda *_: None)
     assert res.epochs_run == 1 and np.isfinite(res.history[0]["train_loss"])
-    model, loaded = T.load_trained_model(tmp_path / "run")
+    model, loaded = R.load_trained_model(tmp_path / "run")
     assert loaded == cfg and loaded.model.lstm_dropout == 0.3
-    qset = T.load_quality_set(toy["dev"], progress=False)
-    a, _ = T.predict(model, qset.waves)
-    b, _ = T.predict(model, qset.waves)
+    qset = D.load_quality_set(toy["dev"], progress=False)
+    a, _ = R.predict(model, qset.waves)
+    b, _ = R.predict(model, qset.waves)
     np.testing.assert_array_equal(a, b)  # no dropout at inference
     assert np.all(np.isfinite(a))
 
@@ -172,7 +174,7 @@ def test_regularised_run_trains_and_scores_without_dropout(tmp_path, toy):
 def test_bucket_batches_cover_everything_and_group_lengths():
     rng = np.random.default_rng(0)
     lengths = rng.integers(1000, 50000, size=101)
-    batches = T.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 0]))
+    batches = D.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 0]))
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(101))
     assert max(len(b) for b in batches) == 8
@@ -182,30 +184,30 @@ def test_bucket_batches_cover_everything_and_group_lengths():
     random = [b for b in np.array_split(np.random.default_rng(2).permutation(101), 13)]
     assert padding(batches) < 0.5 * padding(random)
     # deterministic per (seed, epoch), different across epochs
-    again = T.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 0]))
+    again = D.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 0]))
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
-    other = T.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 1]))
+    other = D.bucket_batches(lengths, 8, buckets=4, rng=np.random.default_rng([1, 1]))
     assert not all(np.array_equal(a, b) for a, b in zip(batches, other))
     # evaluation: sorted, minimal padding
-    ev = T.bucket_batches(lengths, 8)
+    ev = D.bucket_batches(lengths, 8)
     assert np.all(np.diff(lengths[np.concatenate(ev)]) >= 0)
 
 
 def test_padding_never_changes_a_score_or_the_loss(toy):
     keras.utils.set_random_seed(0)
-    qset = T.load_quality_set(toy["train"], progress=False)
+    qset = D.load_quality_set(toy["train"], progress=False)
     assert len(set(qset.lengths)) > 5  # really variable lengths
     model = QualityNet(QualityNetConfig(**{**TINY_MODEL, "dense_units": (6,)}))
     model.build((None, None))
-    batched, frames = T.predict(model, qset.waves, batch_size=5)
-    alone, frames1 = T.predict(model, qset.waves, batch_size=1)
+    batched, frames = R.predict(model, qset.waves, batch_size=5)
+    alone, frames1 = R.predict(model, qset.waves, batch_size=1)
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     for a, b, w in zip(frames, frames1, qset.waves):
         assert len(a) == len(b) == 1 + len(w) // 256
         np.testing.assert_allclose(a, b, atol=1e-5)
     # the loss of a padded batch is the mean of the single-utterance losses
     idx = np.argsort(qset.lengths)[[0, -1, len(qset) // 2]]
-    wave, lengths = T.pad_batch([qset.waves[i] for i in idx])
+    wave, lengths = D.pad_batch([qset.waves[i] for i in idx])
     out = model(wave, lengths=lengths)
     padded = quality_net_loss(qset.scores[idx], out["frame_scores"], out["frame_mask"], out["score"])
     singles = []
@@ -224,9 +226,9 @@ def test_bad_manifest_rows_are_named_or_skipped(tmp_path, toy):
     bad = tmp_path / "bad.csv"
     rows.to_csv(bad, index=False)
     with pytest.raises(ManifestError) as exc:
-        T.load_quality_set(bad, progress=False)
+        D.load_quality_set(bad, progress=False)
     assert "line 3" in str(exc.value) and "missing.wav" in str(exc.value)
-    qset = T.load_quality_set(bad, skip_bad=True, progress=False)
+    qset = D.load_quality_set(bad, skip_bad=True, progress=False)
     assert len(qset) == 2
 
 
@@ -243,8 +245,8 @@ def test_bad_audio_is_an_error_naming_it_or_a_listed_skip(tmp_path, toy):
     manifest = tmp_path / "m.csv"
     rows.to_csv(manifest, index=False)
     with pytest.raises(AudioError, match="junk.wav"):
-        T.load_quality_set(manifest, progress=False)
-    qset = T.load_quality_set(manifest, skip_bad=True, progress=False)
+        D.load_quality_set(manifest, progress=False)
+    qset = D.load_quality_set(manifest, skip_bad=True, progress=False)
     assert len(qset) == 3
     reasons = dict(qset.skipped)
     assert set(reasons) == {str(junk), str(empty), str(nan)}
@@ -262,18 +264,18 @@ def test_audio_shorter_than_one_frame_is_refused_or_a_listed_skip(tmp_path, toy)
     manifest = tmp_path / "m.csv"
     rows.to_csv(manifest, index=False)
     with pytest.raises(AudioError) as exc:
-        T.load_quality_set(manifest, progress=False)
+        D.load_quality_set(manifest, progress=False)
     assert exc.value.path == str(tiny) and "too short" in str(exc.value)
     assert "10 samples" in str(exc.value) and "--skip-bad" in str(exc.value)
-    qset = T.load_quality_set(manifest, skip_bad=True, progress=False)
+    qset = D.load_quality_set(manifest, skip_bad=True, progress=False)
     assert len(qset) == 4 and str(edge) in qset.paths
     assert [p for p, _ in qset.skipped] == [str(tiny)]
     assert min(qset.lengths) >= 512
 
 
 def test_dev_split_is_speaker_disjoint(toy):
-    qset = T.load_quality_set(toy["train"], progress=False)
-    train, dev = T.split_dev(qset, 0.34, seed=0)
+    qset = D.load_quality_set(toy["train"], progress=False)
+    train, dev = D.split_dev(qset, 0.34, seed=0)
     assert len(train) + len(dev) == len(qset) and len(dev) > 0
     assert not set(train.rows["speaker"]) & set(dev.rows["speaker"])
 
@@ -282,10 +284,10 @@ def test_dev_split_is_speaker_disjoint(toy):
 def test_train_then_resume_matches_uninterrupted(tmp_path, toy):
     cfg = tiny_config(toy)
     full = T.train(cfg, tmp_path / "full", progress=False, say=lambda *_: None)
-    assert full.epochs_run == 2 and core.stage_complete(T.stage_dir(tmp_path / "full"))
+    assert full.epochs_run == 2 and core.stage_complete(R.stage_dir(tmp_path / "full"))
     saved = json.loads((tmp_path / "full" / "train" / "config.json").read_text())
     assert saved["system"] == "qualitynet" and saved["model"]["lstm_units"] == 8
-    assert T.load_run_config(tmp_path / "full") == cfg
+    assert R.load_run_config(tmp_path / "full") == cfg
     record = json.loads((tmp_path / "full" / "train" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"train_loss", "train_utterance_mse", "train_frame_constraint",
             "dev_mse", "dev_lcc", "dev_srcc"} <= set(record)
@@ -299,8 +301,8 @@ def test_train_then_resume_matches_uninterrupted(tmp_path, toy):
                 resume=True, progress=False, say=lambda *_: None)
     resumed = T.train(cfg, tmp_path / "split", resume=True, progress=False, say=lambda *_: None)
     assert resumed.epochs_run == 1
-    a, _ = T.load_trained_model(tmp_path / "full")
-    b, _ = T.load_trained_model(tmp_path / "split")
+    a, _ = R.load_trained_model(tmp_path / "full")
+    b, _ = R.load_trained_model(tmp_path / "split")
     if full.best_epoch == resumed.best_epoch:
         for va, vb in zip(a.weights, b.weights):
             np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-5)
@@ -323,11 +325,11 @@ def test_batch_size_every_batch_has_is_declared_to_the_training_loop():
     """Batch 1 (the paper recipe) reaches the loop as [1, None]: one compile of the step
     for every utterance length, with a static batch axis."""
     waves = [np.zeros(n, np.float32) for n in (400, 900, 650, 1200)]
-    qset = T.QualitySet(waves=waves, rows=T._dummy_rows(len(waves)))
-    ones = T.batches_dataset(qset, [np.array([i]) for i in range(4)])
+    qset = D.QualitySet(waves=waves, rows=D._dummy_rows(len(waves)))
+    ones = D.batches_dataset(qset, [np.array([i]) for i in range(4)])
     assert ones.element_spec["waveform"].shape.as_list() == [1, None]
     assert ones.element_spec["score"].shape.as_list() == [1]
-    uneven = T.batches_dataset(qset, [np.array([0, 1, 2]), np.array([3])])
+    uneven = D.batches_dataset(qset, [np.array([0, 1, 2]), np.array([3])])
     assert uneven.element_spec["waveform"].shape.as_list() == [None, None]
     got = [b["waveform"].shape[1] for b in ones]
     assert got == [400, 900, 650, 1200]

@@ -47,7 +47,7 @@ def test_row_in_both_tables_from_the_same_scorer(tiny_sed_run, tmp_path):
 
     from tfaudio.config import merge
     from tfaudio.systems.sed import model as M
-    from tfaudio.systems.sed import train as T
+    from tfaudio.systems.sed import run as R
     from tfaudio.systems.sed.data import SEDData
     from tfaudio.systems.sed.evaluate import evaluate_run, score_part
 
@@ -59,7 +59,7 @@ def test_row_in_both_tables_from_the_same_scorer(tiny_sed_run, tmp_path):
     row = t1.loc[B.NAME]
     assert row["n clips"] == 4 and np.isnan(row["Paper event F1 (%)"])
     # its numbers are those of scoring its predictions directly
-    cfg, classes = T.load_run_config(tiny_sed_run)
+    cfg, classes = R.load_run_config(tiny_sed_run)
     cfg = merge(cfg, {"data": {"skip_bad_files": False}})
     data = SEDData(cfg, progress=False)
     sets = data.sets()

@@ -1,4 +1,4 @@
 """COLA: contrastive self-supervised audio embeddings, linear-probe and fine-tuning evaluation."""
-from tfaudio.cli.registry import register
+from tfaudio.registry import register
 
 register("cola", cli="tfaudio.systems.cola.cli")

@@ -5,9 +5,7 @@ import argparse
 
 from tfaudio.cli.common import add_train_flags
 
-STAGES = ("pretrain", "linear", "finetune")
-INITS = ("pretrained", "random")
-RUNS = ("linear-random", "finetune-random", "linear-pretrained", "finetune-pretrained")
+from tfaudio.systems.cola.config import INITS, RUNS, STAGES
 
 HELP = {
     "train": """\

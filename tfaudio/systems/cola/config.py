@@ -94,3 +94,11 @@ class ColaConfig:
     data: ColaDataConfig = field(default_factory=ColaDataConfig)
     train: ColaTrainConfig = field(default_factory=ColaTrainConfig)
     downstream: ColaDownstreamConfig = field(default_factory=ColaDownstreamConfig)
+
+
+# ---------------------------------------------------------------------------- stages and runs
+STAGES = ("pretrain", "linear", "finetune")
+INITS = ("pretrained", "random")
+PRETRAIN = "pretrain"
+#: downstream runs (``mode-init``)
+RUNS = ("linear-random", "finetune-random", "linear-pretrained", "finetune-pretrained")

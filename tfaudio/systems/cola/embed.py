@@ -44,7 +44,7 @@ class Embedder:
     """An exported COLA encoder SavedModel."""
 
     def __init__(self, model_dir):
-        from tfaudio.cli.common import load_tensorflow
+        from tfaudio.runtime import load_tensorflow
 
         tf = load_tensorflow(announce=False)
         from tfaudio.errors import ExportError
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from tfaudio.cli.common import user_errors
+    from tfaudio.runtime import user_errors
 
     try:
         out = Path(args.out)

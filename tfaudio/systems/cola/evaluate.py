@@ -21,7 +21,8 @@ from tfaudio.evaluation.baselines import MelStatsLogReg
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.cola import data as D
-from tfaudio.systems.cola import train as T
+from tfaudio.systems.cola import run as R
+from tfaudio.systems.cola.config import PRETRAIN
 from tfaudio.training import core
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,14 @@ PAPER_AVERAGE = {"linear-random": 29.1, "finetune-random": 83.9, "linear-pretrai
 
 
 def test_accuracy(stage_dir, segs: D.Segmented) -> float:
-    frontend, encoder, head, cfg, _ = T.load_classifier(stage_dir)
+    frontend, encoder, head, cfg, _ = R.load_classifier(stage_dir)
     fn = graph_fn(head, lambda x: head(encoder(x[..., None], training=False)), name="clip_logits")
-    return accuracy(T.clip_logits(fn, segs), segs.labels)
+    return accuracy(R.clip_logits(fn, segs), segs.labels)
 
 
 def _stage_dirs(run_dir: Path, task: str, run: str) -> List[Path]:
     mode, init = run.split("-")
-    d = T.downstream_dir(run_dir, task, mode, init)
+    d = R.downstream_dir(run_dir, task, mode, init)
     return sorted(p for p in d.glob("cv*") if core.stage_complete(p)) or [d]
 
 
@@ -51,7 +52,7 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
            skip_bad: bool = False) -> Dict[str, Path]:
     run_dir = Path(run_dir)
     name = D.task_name(task)
-    trained = T.trained_downstream(run_dir, name)
+    trained = R.trained_downstream(run_dir, name)
     if not trained:
         raise core.RunDirError(f"{run_dir}: no downstream run on task {name!r} (train one with "
                                f"tfaudio-train cola --stage linear{' --task ' + task if task else ''})")
@@ -60,8 +61,8 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
     rows: Dict[str, List[float]] = {k: [] for k in ["baseline"] + list(ROWS)}
     n_test, n_train, classes = 0, 0, 0
     for fold in folds:
-        raw = T.load_stage_config(T.downstream_dir(run_dir, name, *trained[0].split("-"), fold))
-        cfg = merge(T.config_of(raw), {"downstream": {"task": task}})
+        raw = R.load_stage_config(R.downstream_dir(run_dir, name, *trained[0].split("-"), fold))
+        cfg = merge(R.config_of(raw), {"downstream": {"task": task}})
         data = D.DownstreamData(cfg, fold, progress, skip_bad)
         test, train = data.segmented("test"), data.segmented("train")
         n_test += test.num_clips
@@ -70,7 +71,7 @@ def table1(run_dir, task: Optional[str] = None, out_dir=None, progress: bool = T
         base = MelStatsLogReg(seed=cfg.downstream.seed).fit(train.stats_frames, train.labels)
         rows["baseline"].append(accuracy(base.predict(test.stats_frames), test.labels))
         for run in ROWS:
-            stage = T.downstream_dir(run_dir, name, *run.split("-"), fold)
+            stage = R.downstream_dir(run_dir, name, *run.split("-"), fold)
             if core.stage_complete(stage):
                 rows[run].append(test_accuracy(stage, test))
     labels = {"baseline": MelStatsLogReg.name, **ROWS}
@@ -112,14 +113,14 @@ def ablation_table(table: int, runs: Sequence, task: Optional[str] = None, out_d
     name = D.task_name(task)
     records = []
     for run_dir in map(Path, runs):
-        pre = T.load_stage_config(run_dir / T.PRETRAIN)
+        pre = R.load_stage_config(run_dir / PRETRAIN)
         stages = _stage_dirs(run_dir, name, "linear-pretrained")
         if not all(core.stage_complete(s) for s in stages):
             raise core.RunDirError(f"{run_dir}: no linear probe on task {name!r} (tfaudio-train cola --stage linear)")
         accs, n = [], 0
         for stage in stages:
-            raw = T.load_stage_config(stage)
-            cfg = merge(T.config_of(raw), {"downstream": {"task": task}})
+            raw = R.load_stage_config(stage)
+            cfg = merge(R.config_of(raw), {"downstream": {"task": task}})
             fold = stage.name if stage.name.startswith("cv") else None
             test = D.DownstreamData(cfg, fold, progress, skip_bad).segmented("test")
             accs.append(test_accuracy(stage, test))

@@ -27,7 +27,8 @@ from tfaudio.config import to_dict
 from tfaudio.export.core import ExportError, TFLiteRunner, check_signals, convert_tflite, export_version
 from tfaudio.systems.cola import data as D
 from tfaudio.systems.cola import model as M
-from tfaudio.systems.cola import train as T
+from tfaudio.systems.cola import run as R
+from tfaudio.systems.cola.config import PRETRAIN
 from tfaudio.systems.cola.config import ColaFrontendConfig
 from tfaudio.training import core
 
@@ -85,14 +86,14 @@ def load_model(run_dir, classifier: Optional[str] = None, task: Optional[str] = 
     (``linear-pretrained`` ...) ``(frontend, encoder, head, config, classes)`` of that
     downstream stage."""
     if classifier is None:
-        frontend, encoder, _, cfg = T.load_encoder(run_dir)
+        frontend, encoder, _, cfg = R.load_encoder(run_dir)
         return frontend, encoder, cfg
-    return T.load_classifier(classifier_stage(run_dir, classifier, task, fold))
+    return R.load_classifier(classifier_stage(run_dir, classifier, task, fold))
 
 
 def classifier_stage(run_dir, run: str, task: Optional[str], fold: Optional[str]) -> Path:
     mode, init = run.split("-")
-    stage = T.downstream_dir(run_dir, D.task_name(task), mode, init)
+    stage = R.downstream_dir(run_dir, D.task_name(task), mode, init)
     folds = sorted(p.name for p in stage.glob("cv*"))
     if folds:
         stage = stage / (fold or "cv1")
@@ -173,7 +174,7 @@ def export_encoder(run_dir, base_dir="exported_models", version: Optional[int] =
     meta = {"model": "cola", "kind": "encoder", "run_dir": str(run_dir.resolve()),
             "sample_rate": cfg.frontend.sample_rate, "segment_samples": M.segment_samples(cfg.frontend),
             "embedding_dim": int(encoder.output.shape[-1]),
-            "best_dev_loss": core.stage_state(run_dir / T.PRETRAIN).get("best"), "config": to_dict(cfg)}
+            "best_dev_loss": core.stage_state(run_dir / PRETRAIN).get("best"), "config": to_dict(cfg)}
     return _export(serving, base_dir, "cola", "embedding", cfg.frontend, meta, version=version, tflite=tflite)
 
 
@@ -181,7 +182,7 @@ def export_classifier(run_dir, run: str, task: Optional[str] = None, fold: Optio
                       base_dir="exported_models", version: Optional[int] = None, tflite: bool = True) -> Path:
     run_dir = Path(run_dir)
     stage = classifier_stage(run_dir, run, task, fold)
-    frontend, encoder, head, cfg, classes = T.load_classifier(stage)
+    frontend, encoder, head, cfg, classes = R.load_classifier(stage)
     serving = ClassifierServing(frontend, encoder, head, cfg.frontend)
     name = f"cola_{D.task_name(task)}"
     meta = {"model": "cola", "kind": "classifier", "run": run, "stage_dir": str(stage.resolve()),

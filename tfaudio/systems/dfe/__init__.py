@@ -1,4 +1,4 @@
 """DFE: dynamic time-frequency mask enhancement for noise-robust sound event classification."""
-from tfaudio.cli.registry import register
+from tfaudio.registry import register
 
 register("dfe", cli="tfaudio.systems.dfe.cli")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-STAGE_CHOICES = ("classifier", "sfe", "dfe", "cascade", "shared")
+from tfaudio.systems.dfe.config import STAGES as STAGE_CHOICES
 
 HELP = {
     "train": """\

@@ -86,3 +86,15 @@ class DFEConfig:
     frontend: FrontendConfig = field(default_factory=FrontendConfig)
     model: DFEModelConfig = field(default_factory=DFEModelConfig)
     train: DFETrainConfig = field(default_factory=DFETrainConfig)
+
+
+# ---------------------------------------------------------------------------- stages
+STAGES = ("classifier", "sfe", "dfe", "cascade", "shared")
+PREREQUISITES = {
+    "classifier": (),
+    "sfe": ("classifier",),
+    "dfe": ("classifier",),
+    "cascade": ("classifier", "dfe"),
+    "shared": ("classifier",),
+}
+METHOD_NAMES = {"classifier": "CNN-FC", "sfe": "SFE", "dfe": "DFE", "cascade": "DCL", "shared": "DSL"}

@@ -31,7 +31,7 @@ from tfaudio.audio import AudioError, load_audio, mix_at_snr, rms
 from tfaudio.config import ConfigError, to_dict
 from tfaudio.data import pipeline
 from tfaudio.datasets import urbansound8k
-from tfaudio.datasets.urbansound8k_embedded import ensure_embedded_dfe_data
+from tfaudio.datasets.urbansound8k_embedded import ensure_embedded_urbansound8k
 from tfaudio.features import FeatureFrontend
 from tfaudio.systems.dfe.config import DFEDataConfig, FrontendConfig
 
@@ -43,7 +43,7 @@ def make_frontend(cfg: FrontendConfig) -> FeatureFrontend:
 
 
 def _embedded(cfg: DFEDataConfig) -> Tuple[Path, Path]:
-    return ensure_embedded_dfe_data(cfg.embedded_clips_per_class_per_fold, cfg.seed, cfg.embedded_max_seconds)
+    return ensure_embedded_urbansound8k(cfg.embedded_clips_per_class_per_fold, cfg.seed, cfg.embedded_max_seconds)
 
 
 def dataset_root(cfg: DFEDataConfig) -> Path:

@@ -31,7 +31,9 @@ from tfaudio.data import pipeline
 from tfaudio.evaluation.metrics import accuracy
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.dfe.data import DFEData
-from tfaudio.systems.dfe import train as T
+from tfaudio.systems.dfe import run as R
+from tfaudio.systems.dfe.config import METHOD_NAMES, STAGES
+from tfaudio.training import core
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def evaluate_run(
     ``snr_reference`` ("clip" or "padded") overrides the run's ``data.snr_reference``.
     """
     run_dir = Path(run_dir)
-    cfg = T.load_run_config(run_dir)
+    cfg = R.load_run_config(run_dir)
     over: dict = {"data": {}}
     if data_dir:
         over["data"]["data_dir"] = str(data_dir)
@@ -113,15 +115,15 @@ def evaluate_run(
     if snr_reference:
         over["data"]["snr_reference"] = snr_reference
     cfg = merge(cfg, over)
-    trained = T.trained_stages(run_dir)
-    stages = [s for s in (stages or T.STAGES) if s in trained]
+    trained = R.trained_stages(run_dir)
+    stages = [s for s in (stages or STAGES) if s in trained]
     if not stages:
-        raise T.core.RunDirError(f"{run_dir}: no trained stage to evaluate (train one first)")
-    class_names = T.recorded_class_names(run_dir)
+        raise core.RunDirError(f"{run_dir}: no trained stage to evaluate (train one first)")
+    class_names = R.recorded_class_names(run_dir)
     data = DFEData(cfg.data, cfg.frontend, progress=progress, class_names=class_names)
     out_dir = Path(out_dir) if out_dir else run_dir / "eval"
-    models = {s: T.load_stage_model(run_dir, s, cfg, data.num_frames, data.num_features) for s in stages}
-    methods = [T.METHOD_NAMES[s] for s in stages]
+    models = {s: R.load_stage_model(run_dir, s, cfg, data.num_frames, data.num_features) for s in stages}
+    methods = [METHOD_NAMES[s] for s in stages]
     written: Dict[str, Path] = {}
 
     train = data.clean("train")
@@ -132,7 +134,7 @@ def evaluate_run(
     def scores(features, labels) -> Dict[str, float]:
         out = {base: 100 * accuracy(baseline.predict(features), labels)}
         for s, m in models.items():
-            out[T.METHOD_NAMES[s]] = 100 * accuracy(T.predict_probs(m, features), labels)
+            out[METHOD_NAMES[s]] = 100 * accuracy(R.predict_probs(m, features), labels)
         return out
 
     # Table 1: clean dev / test.
@@ -195,7 +197,7 @@ def evaluate_run(
     for s in ("sfe", "dfe", "cascade", "shared"):
         if s in models:
             out = models[s](noisy["features"][i : i + 1], training=False)
-            panels[f"({letter}) {T.METHOD_NAMES[s]} enhanced"] = out["enhanced"].numpy()[0]
+            panels[f"({letter}) {METHOD_NAMES[s]} enhanced"] = out["enhanced"].numpy()[0]
             letter = chr(ord(letter) + 1)
     cls = data.class_names[int(test["labels"][i])]
     written["figure3.png"] = figure3(out_dir / "figure3.png", panels, f"test clip {i} ({cls})")

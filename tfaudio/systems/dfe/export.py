@@ -32,7 +32,8 @@ from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.layers.dynamic import resolve_formulation
 from tfaudio.training import core
-from tfaudio.systems.dfe import train as T
+from tfaudio.systems.dfe import run as R
+from tfaudio.systems.dfe.config import METHOD_NAMES, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,10 @@ def export_config(cfg):
 
 def best_stage(run_dir) -> str:
     """The trained stage with the highest best dev accuracy."""
-    scores = {s: core.stage_state(Path(run_dir) / s).get("best", float("-inf")) for s in T.trained_stages(run_dir)}
+    scores = {s: core.stage_state(Path(run_dir) / s).get("best", float("-inf")) for s in R.trained_stages(run_dir)}
     if not scores:
         raise core.RunDirError(f"{run_dir}: no trained stage to export (train one first)")
-    return max(scores, key=lambda s: (scores[s], T.STAGES.index(s)))
+    return max(scores, key=lambda s: (scores[s], STAGES.index(s)))
 
 
 def load_model(run_dir, stage: Optional[str] = None):
@@ -93,28 +94,28 @@ def load_model(run_dir, stage: Optional[str] = None):
     their best checkpoints (default stage: best dev accuracy), taking features
     ``[batch, frames, mels]`` of the run's clip length."""
     run_dir = Path(run_dir)
-    cfg = T.load_run_config(run_dir)
+    cfg = R.load_run_config(run_dir)
     stage = stage or best_stage(run_dir)
     frontend = make_frontend(cfg.frontend)
     num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
-    return T.load_stage_model(run_dir, stage, cfg, frontend.num_frames(num_samples),
+    return R.load_stage_model(run_dir, stage, cfg, frontend.num_frames(num_samples),
                               cfg.frontend.num_mel_bins), cfg
 
 
 def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
                data_dir: Optional[str] = None, tflite: bool = True, parity_clips: int = 4) -> Path:
     run_dir = Path(run_dir)
-    cfg = export_config(T.load_run_config(run_dir))
+    cfg = export_config(R.load_run_config(run_dir))
     if data_dir:
         cfg = merge(cfg, {"data": {"data_dir": str(data_dir)}})
     stage = stage or best_stage(run_dir)
     if not core.stage_complete(run_dir / stage):
-        raise core.RunDirError(f"{run_dir}: stage '{stage}' is not trained (trained: {T.trained_stages(run_dir)})")
+        raise core.RunDirError(f"{run_dir}: stage '{stage}' is not trained (trained: {R.trained_stages(run_dir)})")
     frontend = make_frontend(cfg.frontend)
     num_samples = int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate))
     frames, mels = frontend.num_frames(num_samples), cfg.frontend.num_mel_bins
-    model = T.load_stage_model(run_dir, stage, cfg, frames, mels)
-    class_names = T.recorded_class_names(run_dir)  # the training vocabulary
+    model = R.load_stage_model(run_dir, stage, cfg, frames, mels)
+    class_names = R.recorded_class_names(run_dir)  # the training vocabulary
     if len(class_names) != model.classifier.fc.units:
         raise core.RunDirError(f"{run_dir}: {len(class_names)} class names recorded but the classifier "
                                f"has {model.classifier.fc.units} outputs")
@@ -137,7 +138,7 @@ def export_dfe(run_dir, stage: Optional[str] = None, base_dir="exported_models",
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, num_samples, cfg.frontend.sample_rate, real, tflite)
 
-    meta = {"model": "dfe", "stage": stage, "method": T.METHOD_NAMES[stage], "run_dir": str(run_dir.resolve()),
+    meta = {"model": "dfe", "stage": stage, "method": METHOD_NAMES[stage], "run_dir": str(run_dir.resolve()),
             "sample_rate": cfg.frontend.sample_rate, "clip_samples": num_samples,
             "best_dev_accuracy": core.stage_state(run_dir / stage).get("best"), "class_names": class_names,
             "config": to_dict(cfg)}

@@ -1,4 +1,4 @@
 """Quality-Net: non-intrusive BLSTM speech quality prediction with frame-level scores."""
-from tfaudio.cli.registry import register
+from tfaudio.registry import register
 
 register("qualitynet", cli="tfaudio.systems.qualitynet.cli")

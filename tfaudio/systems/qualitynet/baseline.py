@@ -184,12 +184,12 @@ def fit_ridge_baseline(train_x: np.ndarray, train_y, dev_x: np.ndarray, dev_y,
 def fit_run_baseline(cfg, progress: bool = True, data=None) -> RidgeBaseline:
     """The baseline of a run config: fitted on the run's training set, ``alpha`` chosen
     on its dev set (the embedded set, the manifests, or the held-out speakers, exactly
-    as :func:`tfaudio.systems.qualitynet.train.load_train_dev` gives them to the network).
+    as :func:`tfaudio.systems.qualitynet.data.load_train_dev` gives them to the network).
 
-    ``data`` = (train, dev) :class:`~tfaudio.systems.qualitynet.train.QualitySet` s skips
+    ``data`` = (train, dev) :class:`~tfaudio.systems.qualitynet.data.QualitySet` s skips
     loading.  The selection metric follows ``cfg.train.monitor``.
     """
-    from tfaudio.systems.qualitynet.train import load_train_dev
+    from tfaudio.systems.qualitynet.data import load_train_dev
 
     if data is None:
         train_set, dev_set, _ = load_train_dev(cfg, progress)

@@ -108,7 +108,7 @@ def build_config(args):
     from pathlib import Path
 
     from tfaudio.cli.common import config_from_args
-    from tfaudio.systems.qualitynet.train import QualityNetRunConfig, resolve_config
+    from tfaudio.systems.qualitynet.config import QualityNetRunConfig, resolve_config
 
     recipe = args.config or ("qualitynet/timit" if args.manifest else "qualitynet/embedded")
     extra = {}

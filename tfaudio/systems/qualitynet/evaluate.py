@@ -42,14 +42,16 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from tfaudio.evaluation.plots import save_figure
 from tfaudio.evaluation import tables
 from tfaudio.evaluation.metrics import regression_metrics  # noqa: F401  (used by callers too)
+from tfaudio.evaluation.plots import save_figure
+from tfaudio.systems.qualitynet.config import default_config
+from tfaudio.systems.qualitynet.plots import frame_plot, pyplot
 
 log = logging.getLogger(__name__)
 
@@ -265,15 +267,6 @@ def write_table(df: pd.DataFrame, out_dir, name: str, note: str = "", index: boo
 # ==================================================================================
 # Figures
 # ==================================================================================
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def scatter_plot(true, pred, conditions, path, title: str = "",
                  max_groups: int = MAX_FAMILIES) -> Path:
     """Predicted vs true score, one colour per group, metrics in the legend (Fig. 4).
@@ -281,7 +274,7 @@ def scatter_plot(true, pred, conditions, path, title: str = "",
     ``conditions`` are the colour groups (normally :func:`condition_families`); beyond
     ``max_groups`` the rarest are drawn together as "other" so the legend stays short.
     """
-    plt = _plt()
+    plt = pyplot()
     true, pred = np.asarray(true), np.asarray(pred)
     conditions = cap_groups(conditions, max_groups)
     fig, ax = plt.subplots(figsize=(5.6, 5.2))
@@ -302,57 +295,6 @@ def scatter_plot(true, pred, conditions, path, title: str = "",
     ax.set_title(title or f"MSE {m['mse']:.4f}  LCC {m['lcc']:.4f}  SRCC {m['srcc']:.4f}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     return save_figure(fig, path, dpi=120)
-
-
-def display_spectrogram(wave: np.ndarray, frame_length: int = 512, frame_step: int = 256,
-                        center: bool = True) -> np.ndarray:
-    """dB magnitude ``[bins, frames]`` with the model's framing (centred, zero padded)."""
-    import librosa
-
-    spec = np.abs(librosa.stft(np.asarray(wave, np.float32), n_fft=frame_length,
-                               hop_length=frame_step, window="hamming", center=center,
-                               pad_mode="constant"))
-    return 20 * np.log10(np.maximum(spec, 1e-6 * max(spec.max(), 1e-12)))
-
-
-def frame_plot(path, items: Sequence[Tuple[str, np.ndarray, Mapping[str, np.ndarray]]],
-               sample_rate: int = 16000, frame_length: int = 512, frame_step: int = 256,
-               title: str = "", shade: Optional[Tuple[int, int]] = None) -> Path:
-    """For each ``(label, waveform, {curve label: frame scores})``: the spectrogram with
-    the frame scores in a panel below it on the same frame axis (Figs. 2-3).
-
-    ``shade`` = (first, last) frame of a region to mark (the noisy part in Fig. 3).
-    """
-    plt = _plt()
-    n = len(items)
-    fig, axes = plt.subplots(2 * n, 1, figsize=(8, 3.1 * n + 0.5), sharex=True,
-                             gridspec_kw={"height_ratios": [1.4, 1] * n})
-    axes = np.atleast_1d(axes)
-    all_scores = [q for _, _, curves in items for q in curves.values() if len(q)]
-    lo = min(float(np.min(q)) for q in all_scores) - 0.2 if all_scores else 0
-    hi = max(float(np.max(q)) for q in all_scores) + 0.2 if all_scores else 5
-    for k, (label, wave, curves) in enumerate(items):
-        ax_s, ax_q = axes[2 * k], axes[2 * k + 1]
-        spec = display_spectrogram(wave, frame_length, frame_step)
-        ax_s.imshow(spec, origin="lower", aspect="auto", cmap="magma",
-                    extent=[-0.5, spec.shape[1] - 0.5, 0, sample_rate / 2000])
-        ax_s.set_ylabel("kHz")
-        ax_s.set_title(label, fontsize=9, loc="left")
-        for name, q in curves.items():
-            q = np.asarray(q)
-            ax_q.plot(np.arange(len(q)), q, lw=1.3,
-                      label=f"{name} (Q={q.mean():.2f}, var={q.var():.3f})")
-        ax_q.set_ylim(lo, hi)
-        ax_q.set_ylabel("frame score")
-        ax_q.grid(alpha=0.3)
-        ax_q.legend(fontsize=7, loc="lower left")
-        if shade is not None:
-            for ax in (ax_s, ax_q):
-                ax.axvspan(shade[0] - 0.5, shade[1] + 0.5, fill=False, ls="--", ec="w" if ax is ax_s else "k")
-    axes[-1].set_xlabel(f"frame ({1000 * frame_step / sample_rate:g} ms hop)")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return save_figure(fig, path, dpi=110)
 
 
 # ==================================================================================
@@ -413,7 +355,7 @@ class ModelResult:
 
 def _clean_probe_waves(qset, sample_rate: int = 16000) -> List[np.ndarray]:
     """Clean utterances of the set (condition 'clean'; else the clean sources it names)."""
-    from tfaudio.systems.qualitynet.train import decode_waves
+    from tfaudio.systems.qualitynet.data import decode_waves
 
     conds = qset.conditions
     waves = [w for w, c in zip(qset.waves, conds) if c == CLEAN][:PROBE_MAX]
@@ -426,7 +368,7 @@ def _clean_probe_waves(qset, sample_rate: int = 16000) -> List[np.ndarray]:
 
 def evaluate_model(model, qset, batch_size: int = 16, probe_waves=None) -> ModelResult:
     """Scores of ``qset`` with ``model`` and every metric of this module."""
-    from tfaudio.systems.qualitynet.train import predict, predict_fn
+    from tfaudio.systems.qualitynet.run import predict, predict_fn
 
     fn = predict_fn(model)
     pred, frames = predict(model, qset.waves, batch_size, fn=fn)
@@ -443,7 +385,7 @@ def resolve_test_manifest(manifest=None, progress: bool = True) -> Path:
     """``manifest`` or the embedded set's ``test.csv``."""
     if manifest is not None:
         return Path(manifest)
-    from tfaudio.systems.qualitynet.train import embedded_manifests
+    from tfaudio.systems.qualitynet.data import embedded_manifests
 
     return embedded_manifests(progress)["test"]
 
@@ -468,8 +410,8 @@ def evaluate_run(run_dir, manifest=None, out_dir=None, skip_bad: bool = False,
 
     Returns ``{"metrics": {...}, "files": {name: path}}``.
     """
-    from tfaudio.systems.qualitynet.train import (load_quality_set, load_trained_model,
-                                                  score_range_max)
+    from tfaudio.systems.qualitynet.data import load_quality_set, score_range_max
+    from tfaudio.systems.qualitynet.run import load_trained_model
 
     run_dir = Path(run_dir)
     model, cfg = load_trained_model(run_dir)
@@ -559,7 +501,7 @@ def _example_figure(path, models: Mapping[str, object], qset, batch_size: int,
                     title: str = "") -> Path:
     """Figs. 2-3 in one: a clean utterance and its partially noisy version, scored by
     each model (curves), frame scores under the spectrograms."""
-    from tfaudio.systems.qualitynet.train import predict
+    from tfaudio.systems.qualitynet.run import predict
 
     wave = qset.waves[_example_index(qset)]
     first = next(iter(models.values()))
@@ -581,57 +523,13 @@ def _example_figure(path, models: Mapping[str, object], qset, batch_size: int,
 # ==================================================================================
 # Ablations: Table 1 (frame constraint) and Table 2 (forget-gate bias)
 # ==================================================================================
-def _slug(text: str) -> str:
-    """Folder name of a variant: "Fgb = -1" -> "fgb_-1", "without constraint" -> "without_constraint"."""
-    words = text.lower().replace("=", " ").split()
-    return "_".join("".join(c for c in w if c.isalnum() or c in "-.") for w in words)
-
-
-def ablation_runs(run_dir, variants: Mapping[str, dict], table: str, epochs: Optional[int] = None,
-                  progress: bool = True, say=print, data=None) -> Dict[str, Path]:
-    """Train (or reuse) one run per variant; returns ``{variant: run dir}``.
-
-    Variants are config overrides of the main run's config (the embedded recipe if
-    ``run_dir`` holds no run). A variant equal to the main run's (complete) config
-    reuses it; the others live in ``<run_dir>/ablations/<table>/<variant>/`` and a
-    half-trained one is resumed.
-    """
-    from tfaudio.training import core
-    from tfaudio.systems.qualitynet import train as T
-
-    run_dir = Path(run_dir)
-    main = T.load_run_config(run_dir) if (T.stage_dir(run_dir) / "config.json").exists() else None
-    base = main or T.default_config()
-    out = {}
-    for name, over in variants.items():
-        over = json.loads(json.dumps(over))
-        if epochs is not None:
-            over.setdefault("train", {})["epochs"] = int(epochs)
-        cfg = T.with_overrides(base, over)
-        if main is not None and core.stage_complete(T.stage_dir(run_dir)) and cfg == main:
-            say(f"[{table}] {name}: the main run {run_dir} has exactly this config; reusing it")
-            out[name] = run_dir
-            continue
-        sub = run_dir / "ablations" / table / _slug(name)
-        if (core.stage_complete(T.stage_dir(sub)) and (T.stage_dir(sub) / "config.json").exists()
-                and T.load_run_config(sub) == cfg):
-            say(f"[{table}] {name}: already trained in {sub}")
-            out[name] = sub
-            continue
-        if data is None:
-            train_set, dev_set, _ = T.load_train_dev(cfg, progress)
-            data = (train_set, dev_set)
-        say(f"[{table}] training {name} in {sub}")
-        T.train(cfg, sub, resume=True, progress=progress, data=data, say=say)
-        out[name] = sub
-    return out
-
-
 def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, epochs=None,
                     skip_bad=False, progress=True, say=print, figure_models=None, note="",
                     baseline: bool = True):
-    from tfaudio.systems.qualitynet import train as T
-    from tfaudio.systems.qualitynet.train import load_quality_set, load_trained_model, score_range_max
+    from tfaudio.systems.qualitynet import run as R
+    from tfaudio.systems.qualitynet.ablations import ablation_runs
+    from tfaudio.systems.qualitynet.data import load_quality_set, score_range_max
+    from tfaudio.systems.qualitynet.run import load_trained_model
 
     run_dir = Path(run_dir)
     runs = ablation_runs(run_dir, variants, table, epochs, progress, say)
@@ -657,7 +555,7 @@ def _ablation_table(run_dir, variants, table: str, manifest=None, out_dir=None, 
     if baseline:
         from tfaudio.systems.qualitynet.baseline import fit_run_baseline
 
-        base_cfg = T.load_run_config(run_dir) if (T.stage_dir(run_dir) / "config.json").exists() else T.default_config()
+        base_cfg = R.load_run_config(run_dir) if (R.stage_dir(run_dir) / "config.json").exists() else default_config()
         base = fit_run_baseline(base_cfg, progress)
         m = regression_metrics(qset.scores, base.predict(qset.waves))
         rows[base.name] = {"n": m["n"], "MSE": m["mse"], "LCC": m["lcc"], "SRCC": m["srcc"],

@@ -46,7 +46,9 @@ from tfaudio.export.core import ExportError, check_signals, convert_tflite, expo
 from tfaudio.systems.qualitynet.model import QualityNet, QualityNetConfig, valid_frame_count
 from tfaudio.systems.qualitynet.tflite_runtime import TFLiteQualityScorer
 from tfaudio.training import core
-from tfaudio.systems.qualitynet import train as T
+from tfaudio.systems.qualitynet import data as D
+from tfaudio.systems.qualitynet import run as R
+from tfaudio.systems.qualitynet.config import QualityNetRunConfig, resolve_config
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +262,7 @@ def verify_export(export_dir, config: Optional[QualityNetConfig] = None, real: S
     # a right-padded batch of different lengths scores like its clips alone
     names = [k for k in inputs if k.endswith(f"_{CHECK_SECONDS[0]:g}s")][:3]
     clips = [inputs[k][: len(inputs[k]) - 997 * i] for i, k in enumerate(names)]
-    wave, lengths = T.pad_batch(clips)
+    wave, lengths = D.pad_batch(clips)
     padded = sigs["padded_scores"](waveform=tf.constant(wave), lengths=tf.constant(lengths))
     alone = [float(sigs["serving_default"](waveform=tf.constant(c[None]))["score"][0]) for c in clips]
     pad_diff = float(np.max(np.abs(padded["score"].numpy() - np.array(alone))))
@@ -362,14 +364,14 @@ def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):
     import json
 
     if manifest is None:
-        used = json.loads((T.stage_dir(run_dir) / "config.json").read_text()).get("data_used", {})
+        used = json.loads((R.stage_dir(run_dir) / "config.json").read_text()).get("data_used", {})
         dev = used.get("dev")
         manifest = dev if dev and Path(dev).is_file() else None
     if manifest is None:
         log.warning("no manifest for real clips in the export checks; synthetic signals only")
         return []
     try:
-        qset = T.load_quality_set(manifest, sample_rate, skip_bad=True, progress=False, name="checks")
+        qset = D.load_quality_set(manifest, sample_rate, skip_bad=True, progress=False, name="checks")
     except (AudioError, ManifestError, OSError) as exc:  # data may be absent on the exporting machine
         log.warning("no real clips for the export checks (%s); synthetic signals only", exc)
         return []
@@ -379,7 +381,7 @@ def _real_clips(run_dir: Path, manifest, sample_rate: int, n: int = 2):
 
 def load_model(run_dir="runs/qualitynet"):
     """``(model, config)`` of a trained run (best checkpoint); the model takes a waveform."""
-    return T.load_trained_model(run_dir)
+    return R.load_trained_model(run_dir)
 
 
 def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", version: Optional[int] = None,
@@ -394,11 +396,11 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
         raise ExportError(f"unknown quantization(s) {bad}; choose from {QUANTIZATIONS}")
     if quantize and not tflite:
         raise ExportError("--quantize needs the TFLite export (drop --no-tflite)")
-    if not core.stage_complete(T.stage_dir(run_dir)) and not (T.stage_dir(run_dir) / "best").exists():
+    if not core.stage_complete(R.stage_dir(run_dir)) and not (R.stage_dir(run_dir) / "best").exists():
         raise core.RunDirError(f"{run_dir}: no trained Quality-Net run to export (train one first)")
     if version is not None and (Path(base_dir) / MODEL_NAME / str(version)).exists():
         raise ExportError(f"{Path(base_dir) / MODEL_NAME / str(version)} exists; versions are never overwritten")
-    model, cfg = T.load_trained_model(run_dir)
+    model, cfg = R.load_trained_model(run_dir)
     serving = qualitynet_serving_module(model)
     real = _real_clips(run_dir, manifest, cfg.model.sample_rate)
     stream = tflite and hasattr(serving, "stream")
@@ -416,7 +418,7 @@ def export_qualitynet(run_dir="runs/qualitynet", base_dir="exported_models", ver
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, cfg.model, real, tflite, quantize, stream=stream)
 
-    state = core.stage_state(T.stage_dir(run_dir))
+    state = core.stage_state(R.stage_dir(run_dir))
     meta = {
         "model": MODEL_NAME,
         "run_dir": str(run_dir.resolve()),
@@ -455,6 +457,6 @@ def serving_functions(recipe: str = "qualitynet/embedded") -> dict:
     weights (for the README's signature table: names, dtypes, shapes)."""
     from tfaudio.config import from_dict, load_recipe
 
-    cfg = T.resolve_config(from_dict(T.QualityNetRunConfig, load_recipe(recipe), where=recipe))
+    cfg = resolve_config(from_dict(QualityNetRunConfig, load_recipe(recipe), where=recipe))
     m = qualitynet_serving_module(QualityNet(cfg.model))
     return {k: f.get_concrete_function() for k, f in saved_model_signatures(m).items()}

@@ -1,4 +1,4 @@
 """Weakly labelled sound event detection: CRNN, tri-training pseudo labels, gradient-reversal adversarial learning."""
-from tfaudio.cli.registry import register
+from tfaudio.registry import register
 
 register("sed", cli="tfaudio.systems.sed.cli")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-STAGE_CHOICES = ("baseline", "adversarial", "tri-training", "all")
-ADVERSARIAL_CHOICES = ("none", "whole", "time")
-RUN_CHOICES = ("baseline", "adv-whole", "adv-time", "tri", "tri-adv-whole", "tri-adv-time")
+from tfaudio.systems.sed.config import ADVERSARIAL as ADVERSARIAL_CHOICES
+from tfaudio.systems.sed.config import RUNS as RUN_CHOICES
+from tfaudio.systems.sed.config import STAGES as STAGE_CHOICES
 
 HELP = {
     "train": """\

@@ -93,3 +93,12 @@ class SEDConfig:
     model: SEDModelConfig = field(default_factory=SEDModelConfig)
     train: SEDTrainConfig = field(default_factory=SEDTrainConfig)
     post: SEDPostConfig = field(default_factory=SEDPostConfig)
+
+
+# ---------------------------------------------------------------------------- stages and runs
+STAGES = ("baseline", "adversarial", "tri-training", "all")
+ADVERSARIAL = ("none", "whole", "time")
+RUNS = ("baseline", "adv-whole", "adv-time", "tri", "tri-adv-whole", "tri-adv-time")
+METHOD_NAMES = {"baseline": "Our baseline", "adv-whole": "Adv.whole", "adv-time": "Adv.time",
+                "tri": "Tri-training", "tri-adv-whole": "Adv.whole + Tri-training",
+                "tri-adv-time": "Adv.time + Tri-training"}

@@ -45,7 +45,7 @@ class Detector:
 
     def __init__(self, model_dir, threshold: Optional[float] = None, median: Optional[int] = None,
                  hop_seconds: Optional[float] = None, batch: int = 8):
-        from tfaudio.cli.common import load_tensorflow
+        from tfaudio.runtime import load_tensorflow
 
         tf = load_tensorflow(announce=False)  # without its load-time log lines
 
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
-    from tfaudio.cli.common import load_tensorflow, user_errors
+    from tfaudio.runtime import load_tensorflow, user_errors
 
     load_tensorflow(announce=False)
     from tfaudio.audio import AudioError, load_audio
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         lines += [f"{name}\t{on:.3f}\t{off:.3f}\t{lab}" for on, off, lab in events]
         print(f"{path}: {len(wave) / det.sample_rate:.1f} s, {len(events)} event(s)", file=sys.stderr)
         if args.plot:
-            from tfaudio.systems.sed.evaluate import plot_clip
+            from tfaudio.systems.sed.plots import plot_clip
 
             target = Path(args.plot) / f"{Path(path).stem}.png" if several else Path(args.plot)
             plot_clip(target, scores, [], events, det.classes, det.hop, f"{name} ({det.dir})")

@@ -22,12 +22,14 @@ import pandas as pd
 
 from tfaudio.config import merge
 from tfaudio.datasets.dcase import write_missing
-from tfaudio.evaluation.plots import save_figure
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.sed import postprocess as P
-from tfaudio.systems.sed import train as T
+from tfaudio.systems.sed import run as R
+from tfaudio.systems.sed.config import METHOD_NAMES, RUNS
+from tfaudio.training import core
 from tfaudio.systems.sed.config import SEDPostConfig
 from tfaudio.systems.sed.data import Part, SEDData, eval_batches
+from tfaudio.systems.sed.plots import plot_clip
 
 log = logging.getLogger(__name__)
 
@@ -150,40 +152,6 @@ def predict_frames(detector, part: Part, batch_size: int = 32) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-def plot_clip(path: Path, probs: np.ndarray, reference: Sequence[P.Event], detected: Sequence[P.Event],
-              classes: Sequence[str], hop: float, title: str) -> Path:
-    """Frame probabilities (one line per class), reference events and detections."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    K = len(classes)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 2.5 + 0.3 * K), sharex=True,
-                                   gridspec_kw={"height_ratios": [2, 1.2]})
-    t = (np.arange(len(probs)) + 0.5) * hop
-    shown = 0
-    for k, c in enumerate(classes):
-        if probs[:, k].max() > 0.2 or any(e[2] == c for e in reference):
-            ax1.plot(t, probs[:, k], label=c)
-            shown += 1
-    ax1.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax1.set_ylabel("probability")
-    ax1.set_ylim(0, 1)
-    if shown:
-        ax1.legend(fontsize=7, ncol=3, loc="upper right")
-    idx = {c: i for i, c in enumerate(classes)}
-    for on, off, lab in reference:
-        ax2.broken_barh([(on, off - on)], (idx[lab] - 0.4, 0.35), color="tab:green")
-    for on, off, lab in detected:
-        ax2.broken_barh([(on, off - on)], (idx[lab] + 0.05, 0.35), color="tab:red")
-    ax2.set_yticks(range(K))
-    ax2.set_yticklabels(classes, fontsize=7)
-    ax2.set_xlabel("time (s)   green: reference, red: detected")
-    fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path, dpi=100)
-
-
 def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequence[str]] = None, out_dir=None,
                  table: Optional[int] = 1, plots: Optional[int] = None, progress: bool = True,
                  say=print, skip_bad_files: bool = False) -> Dict[str, Path]:
@@ -191,17 +159,17 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     synthetic clips, for the domain gap); write Table 1, the domain-gap table and one
     plot per validation clip (``plots`` limits how many; None: all)."""
     run_dir = Path(run_dir)
-    cfg, classes = T.load_run_config(run_dir)
+    cfg, classes = R.load_run_config(run_dir)
     if data_dir:
         cfg = merge(cfg, {"data": {"data_dir": str(data_dir)}})
     cfg = merge(cfg, {"data": {"skip_bad_files": bool(skip_bad_files)}})
-    trained = T.trained_runs(run_dir)
-    runs = [r for r in (runs or T.RUNS) if r in trained]
+    trained = R.trained_runs(run_dir)
+    runs = [r for r in (runs or RUNS) if r in trained]
     if not runs:
-        raise T.core.RunDirError(f"{run_dir}: no trained run to evaluate (train one first)")
+        raise core.RunDirError(f"{run_dir}: no trained run to evaluate (train one first)")
     data = SEDData(cfg, progress=progress)
     if data.classes != list(classes):
-        raise T.core.RunDirError(f"{run_dir} was trained on classes {classes}, the data has {data.classes}")
+        raise core.RunDirError(f"{run_dir} was trained on classes {classes}, the data has {data.classes}")
     sets = data.sets()
     out_dir = Path(out_dir) if out_dir else run_dir / "eval"
     written: Dict[str, Path] = {}
@@ -209,17 +177,17 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
     from tqdm.auto import tqdm
 
     for run in tqdm(runs, desc="score runs", disable=not progress, leave=False):
-        det = T.load_detector(run_dir, run, cfg, data.num_frames)
+        det = R.load_detector(run_dir, run, cfg, data.num_frames)
         probs = predict_frames(det, sets["validation"], cfg.train.batch_size)
         frames_by_run[run] = probs
         m = score_part(probs, sets["validation"], classes, data.hop, cfg.data.clip_seconds, cfg.post)
         syn = score_part(predict_frames(det, sets["synthetic_dev"], cfg.train.batch_size), sets["synthetic_dev"],
                          classes, data.hop, cfg.data.clip_seconds, cfg.post)
         pe, ps = PAPER[run]
-        rows[T.METHOD_NAMES[run]] = {"Event F1 (%)": 100 * m["event_f1"], "Segment F1 (%)": 100 * m["segment_f1"],
+        rows[METHOD_NAMES[run]] = {"Event F1 (%)": 100 * m["event_f1"], "Segment F1 (%)": 100 * m["segment_f1"],
                                      "PSDS1": m["psds1"], "PSDS2": m["psds2"], "n clips": m["n_clips"],
                                      "Paper event F1 (%)": pe, "Paper segment F1 (%)": ps}
-        gap[T.METHOD_NAMES[run]] = {"Synthetic event F1 (%)": 100 * syn["event_f1"],
+        gap[METHOD_NAMES[run]] = {"Synthetic event F1 (%)": 100 * syn["event_f1"],
                                     "Real event F1 (%)": 100 * m["event_f1"],
                                     "Synthetic segment F1 (%)": 100 * syn["segment_f1"],
                                     "Real segment F1 (%)": 100 * m["segment_f1"],
@@ -270,7 +238,7 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
                                note="Held-out synthetic clips (strong labels, never trained on) vs the real-domain "
                                     "validation set." + lr_note))
     if plots is None or plots > 0:
-        best = max(runs, key=lambda r: rows[T.METHOD_NAMES[r]]["Event F1 (%)"])
+        best = max(runs, key=lambda r: rows[METHOD_NAMES[r]]["Event F1 (%)"])
         part = sets["validation"]
         chosen = part.files if plots is None else part.files[:plots]
         for i, f in enumerate(tqdm(chosen, desc="plots", disable=not progress, leave=False)):
@@ -278,7 +246,7 @@ def evaluate_run(run_dir, data_dir: Optional[str] = None, runs: Optional[Sequenc
                               cfg.post.min_event_seconds)
             written[f"plots/{Path(f).stem}.png"] = plot_clip(out_dir / "plots" / f"{Path(f).stem}.png",
                                                             frames_by_run[best][i], part.events.get(f, []), det_ev,
-                                                            classes, data.hop, f"{f} — {T.METHOD_NAMES[best]}")
+                                                            classes, data.hop, f"{f} — {METHOD_NAMES[best]}")
     say(f"scored {len(sets['validation'])} of {listed} validation clips listed in the metadata "
         f"({listed - len(sets['validation'])} missing, unreadable or with bad labels)")
     if "table1.md" in written:

@@ -25,7 +25,8 @@ from tfaudio.config import to_dict
 from tfaudio.atomic import write_bytes
 from tfaudio.export.core import ExportError, check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.systems.sed import model as M
-from tfaudio.systems.sed import train as T
+from tfaudio.systems.sed import run as R
+from tfaudio.systems.sed.config import METHOD_NAMES, RUNS
 from tfaudio.training import core
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,10 @@ class SEDServing(tf.Module):
 
 
 def best_run(run_dir) -> str:
-    scores = {r: core.stage_state(Path(run_dir) / r).get("best", float("-inf")) for r in T.trained_runs(run_dir)}
+    scores = {r: core.stage_state(Path(run_dir) / r).get("best", float("-inf")) for r in R.trained_runs(run_dir)}
     if not scores:
         raise core.RunDirError(f"{run_dir}: no trained SED run to export (train one first)")
-    return max(scores, key=lambda r: (scores[r], T.RUNS.index(r)))
+    return max(scores, key=lambda r: (scores[r], RUNS.index(r)))
 
 
 def full_scale_signals(sample_rate: int, num_samples: int):
@@ -74,25 +75,25 @@ def load_model(run_dir, run: Optional[str] = None):
     """``(detector, config)`` of a trained run (default: the best of its trained runs);
     the detector takes features of the run's clip length."""
     run_dir = Path(run_dir)
-    cfg, _ = T.load_run_config(run_dir)
+    cfg, _ = R.load_run_config(run_dir)
     run = run or best_run(run_dir)
     frontend = M.make_frontend(cfg.frontend)
     frames = frontend.num_frames(int(round(cfg.data.clip_seconds * cfg.frontend.sample_rate)))
-    return T.load_detector(run_dir, run, cfg, frames), cfg
+    return R.load_detector(run_dir, run, cfg, frames), cfg
 
 
 def export_sed(run_dir, run: Optional[str] = None, base_dir="exported_models", version: Optional[int] = None,
                tflite: bool = True) -> Path:
     run_dir = Path(run_dir)
-    cfg, classes = T.load_run_config(run_dir)
+    cfg, classes = R.load_run_config(run_dir)
     run = run or best_run(run_dir)
     if not core.stage_complete(run_dir / run):
-        raise core.RunDirError(f"{run_dir}: run '{run}' is not trained (trained: {T.trained_runs(run_dir)})")
+        raise core.RunDirError(f"{run_dir}: run '{run}' is not trained (trained: {R.trained_runs(run_dir)})")
     fe = cfg.frontend
     frontend = M.make_frontend(fe)
     num_samples = int(round(cfg.data.clip_seconds * fe.sample_rate))
     frames = frontend.num_frames(num_samples)
-    detector = T.load_detector(run_dir, run, cfg, frames)
+    detector = R.load_detector(run_dir, run, cfg, frames)
     hop = fe.frame_step * M.time_pool(cfg.model) / fe.sample_rate
     serving = SEDServing(frontend, detector, fe.input_gain, num_samples, hop)
 
@@ -106,7 +107,7 @@ def export_sed(run_dir, run: Optional[str] = None, base_dir="exported_models", v
     def verify(tmp: Path) -> dict:
         return verify_export(tmp, num_samples, fe.sample_rate, len(classes), tflite)
 
-    meta = {"model": "sed", "run": run, "method": T.METHOD_NAMES[run], "run_dir": str(run_dir.resolve()),
+    meta = {"model": "sed", "run": run, "method": METHOD_NAMES[run], "run_dir": str(run_dir.resolve()),
             "sample_rate": fe.sample_rate, "clip_samples": num_samples, "frame_hop_seconds": hop,
             "classes": list(classes), "post": to_dict(cfg.post),
             "best_dev_clip_map": core.stage_state(run_dir / run).get("best"), "config": to_dict(cfg)}

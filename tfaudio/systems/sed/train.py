@@ -33,18 +33,12 @@ from tfaudio.config import ConfigError, merge, to_dict, write_json_atomic
 from tfaudio.data.pipeline import graph_fn
 from tfaudio.datasets.dcase import write_missing
 from tfaudio.systems.sed import model as M
-from tfaudio.systems.sed.config import SEDConfig
+from tfaudio.systems.sed.config import ADVERSARIAL, RUNS, STAGES, SEDConfig
 from tfaudio.systems.sed.data import Part, SEDData, eval_batches, mixed_batches, pseudo_labels
 from tfaudio.training import core, rundir
 
 log = logging.getLogger(__name__)
 
-STAGES = ("baseline", "adversarial", "tri-training", "all")
-ADVERSARIAL = ("none", "whole", "time")
-RUNS = ("baseline", "adv-whole", "adv-time", "tri", "tri-adv-whole", "tri-adv-time")
-METHOD_NAMES = {"baseline": "Our baseline", "adv-whole": "Adv.whole", "adv-time": "Adv.time",
-                "tri": "Tri-training", "tri-adv-whole": "Adv.whole + Tri-training",
-                "tri-adv-time": "Adv.time + Tri-training"}
 EPS = 1e-7
 
 
@@ -300,20 +294,3 @@ def check_run_config(run_dir: Path, cfg: SEDConfig, classes) -> None:
     """``run_dir/config.json`` is written once; every run of a directory shares front-end, model and classes."""
     rundir.record_config(run_dir, "sed", {"classes": list(classes), **to_dict(cfg)}, RUN_INVARIANTS + ("classes",),
                          what="runs")
-
-
-def load_run_config(run_dir):
-    """``(config, classes)`` a run directory was trained with."""
-    cfg, extra = rundir.load_config(run_dir, "sed", SEDConfig, "SED")
-    return cfg, extra["classes"]
-
-
-def trained_runs(run_dir) -> List[str]:
-    return [r for r in RUNS if core.stage_complete(Path(run_dir) / r)]
-
-
-def load_detector(run_dir, run: str, cfg: SEDConfig, frames: int) -> M.Detector:
-    """F + Ft of a run, restored from its best checkpoint."""
-    parts = M.build_parts(cfg.model, frames, cfg.frontend.num_mel_bins, ("t",))
-    core.restore_best(Path(run_dir) / run, parts)
-    return M.Detector(parts["F"], parts["Ft"])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-STAGE_CHOICES = ("base", "transfer", "sweep")
-TASK_CHOICES = ("asr", "ser")
+from tfaudio.systems.transfer.config import STAGES as STAGE_CHOICES
+from tfaudio.systems.transfer.config import TASKS as TASK_CHOICES
 
 HELP = {
     "train": """\

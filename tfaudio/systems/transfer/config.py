@@ -92,3 +92,10 @@ class TransferConfig:
     model: TransferModelConfig = field(default_factory=TransferModelConfig)
     train: TransferTrainConfig = field(default_factory=TransferTrainConfig)
     decoder: TransferDecoderConfig = field(default_factory=TransferDecoderConfig)
+
+
+# ---------------------------------------------------------------------------- tasks and stages
+TASKS = ("asr", "ser")
+STAGES = ("base", "transfer", "sweep")
+#: the transferable blocks (conv1, conv2, fc3, fc4, fc5): l ranges over 0..LAYERS
+LAYERS = 5

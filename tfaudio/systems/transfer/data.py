@@ -30,9 +30,10 @@ from tfaudio.config import to_dict
 from tfaudio.data.cache import build_once, embedded_dir
 from tfaudio.data.pipeline import cache_key, cached, file_fingerprint, graph_fn, skipped_arrays, skipped_of
 from tfaudio.datasets import iemocap, iemocap_embedded, timit, timit_embedded
-from tfaudio.errors import DatasetError
+from tfaudio.errors import ConfigError, DatasetError
 from tfaudio.systems.transfer import align
 from tfaudio.systems.transfer.config import TransferConfig
+from tfaudio.systems.transfer.decode import HybridDecoder
 from tfaudio.systems.transfer.model import make_frontend
 from tfaudio.training import core
 
@@ -318,3 +319,42 @@ def all_windows(frames: Frames, context: int, chunk: int = 4096):
         i = np.arange(s, min(s + chunk, len(frames.labels)))
         w = np.clip(i[:, None] + r[None], start[i][:, None], end[i][:, None] - 1)
         yield frames.feats[w]
+
+
+# ----------------------------------------------------------------------------------
+# both tasks' data
+# ----------------------------------------------------------------------------------
+class Corpora:
+    """The frames of both tasks, loaded on first use."""
+
+    def __init__(self, cfg: TransferConfig, progress: bool = True, skip_bad: bool = False):
+        self.cfg, self.progress, self.skip_bad = cfg, progress, skip_bad
+        self._timit: Optional[Dict[str, Frames]] = None
+        self._iemocap: Optional[Frames] = None
+
+    def asr(self) -> Dict[str, Frames]:
+        if self._timit is None:
+            self._timit = timit_frames(self.cfg, self.progress, self.skip_bad)
+        return self._timit
+
+    def ser_all(self) -> Frames:
+        if self._iemocap is None:
+            self._iemocap = iemocap_frames(self.cfg, self.progress, self.skip_bad)
+        return self._iemocap
+
+    def folds(self):
+        return ser_folds(self.cfg, self.ser_all())
+
+    def sets(self, task: str, fold: Optional[int] = None) -> Dict[str, Frames]:
+        if task == "asr":
+            return self.asr()
+        folds = {f.index: f for f in ser_folds(self.cfg, self.ser_all())}
+        if fold not in folds:
+            raise ConfigError(f"fold {fold}: not among the folds run ({sorted(folds)})")
+        return fold_sets(self.ser_all(), folds[fold])
+
+    def decoder(self) -> HybridDecoder:
+        tr = self.asr()["train"]
+        d = self.cfg.decoder
+        return HybridDecoder.from_training(tr.labels, tr.offsets, tr.extra["phones48"], smoothing=d.lm_smoothing,
+                                           prior_floor=d.prior_floor)

@@ -22,7 +22,9 @@ from tfaudio.evaluation.plots import pyplot, save_figure
 from tfaudio.evaluation.tables import write_table
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import scoring
-from tfaudio.systems.transfer import train as T
+from tfaudio.systems.transfer import run as R
+from tfaudio.systems.transfer.config import LAYERS
+from tfaudio.systems.transfer.data import Corpora
 from tfaudio.training import core
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,7 @@ def _pct(d: dict, cols) -> dict:
     return {NAMES[c]: 100.0 * float(d[c]) if d.get(c) is not None else float("nan") for c in cols}
 
 
-def asr_baselines(cfg, corpora: T.Corpora) -> Dict[str, dict]:
+def asr_baselines(cfg, corpora: Corpora) -> Dict[str, dict]:
     """Majority state and frame-level logistic regression, FER and PER (same decoder)."""
     sets = corpora.asr()
     k = len(D.ASR_CLASSES)
@@ -65,7 +67,7 @@ def asr_baselines(cfg, corpora: T.Corpora) -> Dict[str, dict]:
     return out
 
 
-def ser_baselines(cfg, corpora: T.Corpora, folds) -> Dict[str, dict]:
+def ser_baselines(cfg, corpora: Corpora, folds) -> Dict[str, dict]:
     """Per fold, averaged: majority class (frames; utterances: majority emotion) and
     logistic regression on utterance log-mel statistics (the project's mel-stats
     baseline, utterance level)."""
@@ -90,8 +92,8 @@ def _mean(rows):
             for k in keys if any(isinstance(r.get(k), (int, float)) for r in rows)}
 
 
-def table2(run_dir: Path, cfg, corpora: T.Corpora, out_dir: Path) -> dict:
-    base = _results(run_dir, T.stage_name("asr", None))
+def table2(run_dir: Path, cfg, corpora: Corpora, out_dir: Path) -> dict:
+    base = _results(run_dir, R.stage_name("asr", None))
     if base is None:
         raise RunDirError(f"{run_dir}: the ASR base model is not trained (tfaudio-train transfer --stage base --task asr)")
     rows, n = {}, {}
@@ -100,8 +102,8 @@ def table2(run_dir: Path, cfg, corpora: T.Corpora, out_dir: Path) -> dict:
     for name, r in asr_baselines(cfg, corpora).items():
         rows[name], n[name], paper[name] = _pct(r, ASR_COLS), r, (np.nan,) * 4
     curve = {}
-    for l in range(T.LAYERS, -1, -1):
-        r = _results(run_dir, T.stage_name("asr", None, "ser", l))
+    for l in range(LAYERS, -1, -1):
+        r = _results(run_dir, R.stage_name("asr", None, "ser", l))
         if r is None:
             continue
         name = f"l = {l}"
@@ -123,20 +125,20 @@ def table2(run_dir: Path, cfg, corpora: T.Corpora, out_dir: Path) -> dict:
     return {"paths": paths, "curve": curve, "base": base}
 
 
-def table3(run_dir: Path, cfg, corpora: T.Corpora, out_dir: Path) -> dict:
+def table3(run_dir: Path, cfg, corpora: Corpora, out_dir: Path) -> dict:
     folds = [f.index for f in corpora.folds()]
-    base_rows = [r for r in (_results(run_dir, T.stage_name("ser", f)) for f in folds) if r is not None]
+    base_rows = [r for r in (_results(run_dir, R.stage_name("ser", f)) for f in folds) if r is not None]
     if not base_rows:
         raise RunDirError(f"{run_dir}: no SER base model is trained (tfaudio-train transfer --stage base --task ser)")
     rows, counts, paper = {}, {}, {}
     rows["Our base model (SER)"], counts["Our base model (SER)"] = _pct(_mean(base_rows), SER_COLS), len(base_rows)
     paper["Our base model (SER)"] = PAPER_TABLE3["base"]
-    done = [f for f in folds if _results(run_dir, T.stage_name("ser", f)) is not None]
+    done = [f for f in folds if _results(run_dir, R.stage_name("ser", f)) is not None]
     for name, r in ser_baselines(cfg, corpora, done).items():
         rows[name], counts[name], paper[name] = _pct(r, SER_COLS), len(done), (np.nan,) * 4
     curve = {}
-    for l in range(T.LAYERS, -1, -1):
-        rs = [r for r in (_results(run_dir, T.stage_name("ser", f, "asr", l)) for f in folds) if r is not None]
+    for l in range(LAYERS, -1, -1):
+        rs = [r for r in (_results(run_dir, R.stage_name("ser", f, "asr", l)) for f in folds) if r is not None]
         if not rs:
             continue
         name = f"l = {l}"
@@ -184,9 +186,9 @@ def figure2(run_dir: Path, cfg, out: Path) -> Path:
     """First-layer filters (conv1 kernels, mel bands x frames) of both base models."""
     plt = pyplot()
     models = []
-    for task, stage in (("asr", T.stage_name("asr", None)), ("ser", T.stage_name("ser", cfg.data.ser_base_fold))):
+    for task, stage in (("asr", R.stage_name("asr", None)), ("ser", R.stage_name("ser", cfg.data.ser_base_fold))):
         if core.stage_complete(run_dir / stage):
-            m = T.load_stage_model(run_dir, cfg, task, stage)
+            m = R.load_stage_model(run_dir, cfg, task, stage)
             models.append((task.upper(), m.blocks["conv1"].conv.kernel.numpy()[:, :, 0, :]))
     if not models:
         raise RunDirError(f"{run_dir}: no base model trained, so no filters to show")
@@ -209,9 +211,9 @@ def evaluate_run(run_dir, out_dir=None, target: Optional[str] = None, progress: 
     """Write Table 2 (``target`` asr), Table 3 (ser) or both, and Figures 2 and 3;
     ``skip_bad``: a bad audio file is a listed skip instead of an error naming it."""
     run_dir = Path(run_dir)
-    cfg = T.load_run_config(run_dir)
+    cfg = R.load_run_config(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "eval"
-    corpora = T.Corpora(cfg, progress, skip_bad)
+    corpora = Corpora(cfg, progress, skip_bad)
     paths, t2, t3 = {}, None, None
     if target in (None, "asr"):
         t2 = table2(run_dir, cfg, corpora, out)

@@ -31,7 +31,8 @@ from tfaudio.errors import ExportError
 from tfaudio.export.core import check_signals, convert_tflite, export_version, run_tflite
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import model as M
-from tfaudio.systems.transfer import train as T
+from tfaudio.systems.transfer import run as R
+from tfaudio.systems.transfer.data import Corpora
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,15 @@ class TransferServing(tf.Module):
 
 def stage_of(cfg, task: str, fold: Optional[int]) -> str:
     if task == "asr":
-        return T.stage_name("asr", None)
-    return T.stage_name("ser", cfg.data.ser_base_fold if fold is None else fold)
+        return R.stage_name("asr", None)
+    return R.stage_name("ser", cfg.data.ser_base_fold if fold is None else fold)
 
 
 def load_model(run_dir, task: str = "asr", fold: Optional[int] = None):
     """``(acoustic model, config)`` of a trained base model (SER: fold ``fold``,
     default ``data.ser_base_fold``)."""
-    cfg = T.load_run_config(run_dir)
-    return T.load_stage_model(run_dir, cfg, task, stage_of(cfg, task, fold)), cfg
+    cfg = R.load_run_config(run_dir)
+    return R.load_stage_model(run_dir, cfg, task, stage_of(cfg, task, fold)), cfg
 
 
 def export_transfer(run_dir, task: str = "asr", fold: Optional[int] = None, base_dir="exported_models",
@@ -84,7 +85,7 @@ def export_transfer(run_dir, task: str = "asr", fold: Optional[int] = None, base
     assets = {"classes.txt": "\n".join(classes) + "\n"}
     decoder_arrays = None
     if task == "asr":
-        corpora = T.Corpora(cfg, progress=False, skip_bad=True)  # as the run was trained
+        corpora = Corpora(cfg, progress=False, skip_bad=True)  # as the run was trained
         decoder_arrays = corpora.decoder().arrays()
         assets["phones.txt"] = "\n".join(PHONES_48) + "\n"
         assets["phones39.txt"] = "".join(f"{p} {MAP_48_TO_39[p]}\n" for p in PHONES_48)
@@ -153,7 +154,7 @@ def serving_functions(recipe: str = "transfer/embedded") -> dict:
     cfg = from_dict(TransferConfig, load_recipe(recipe), where=recipe)
     out = {}
     for task in ("asr", "ser"):
-        model = T.build_model(cfg, task)
+        model = R.build_model(cfg, task)
         model(tf.zeros([1, 2 * cfg.data.context + 1, cfg.frontend.num_mel_bins]))
         serving = TransferServing(M.make_frontend(cfg.frontend), model, cfg.data.context, task)
         out[f"transfer-{task}"] = {"serving_default": serving.serve.get_concrete_function()}

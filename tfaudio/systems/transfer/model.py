@@ -28,10 +28,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfaudio.features import FeatureFrontend
-from tfaudio.systems.transfer.config import TransferFrontendConfig, TransferModelConfig
+from tfaudio.systems.transfer.config import LAYERS, TransferFrontendConfig, TransferModelConfig
 
 BLOCKS = ("conv1", "conv2", "fc3", "fc4", "fc5", "out")
 TRANSFERABLE = BLOCKS[:-1]
+assert len(TRANSFERABLE) == LAYERS, "config.LAYERS counts the transferable blocks"
 
 
 def make_frontend(cfg: TransferFrontendConfig) -> FeatureFrontend:

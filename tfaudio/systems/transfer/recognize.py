@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     p.add_argument("--phones48", action="store_true", help="print the 48-phone training set instead of the 39")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfaudio.cli.common import load_tensorflow, user_errors
+    from tfaudio.runtime import load_tensorflow, user_errors
 
     try:
         load_tensorflow(announce=False)

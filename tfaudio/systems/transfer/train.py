@@ -35,21 +35,13 @@ from tfaudio.data.pipeline import graph_fn
 from tfaudio.errors import ConfigError, RunDirError
 from tfaudio.systems.transfer import data as D
 from tfaudio.systems.transfer import scoring
-from tfaudio.systems.transfer.config import TransferConfig
-from tfaudio.systems.transfer.decode import HybridDecoder
-from tfaudio.systems.transfer.model import BLOCKS, TRANSFERABLE, AcousticModel
+from tfaudio.systems.transfer.config import LAYERS, STAGES, TASKS, TransferConfig
+from tfaudio.systems.transfer.model import BLOCKS, TRANSFERABLE
+from tfaudio.systems.transfer.data import Corpora
+from tfaudio.systems.transfer.run import build_model, load_stage_model, stage_name
 from tfaudio.training import core, rundir
 
 log = logging.getLogger(__name__)
-
-TASKS = ("asr", "ser")
-STAGES = ("base", "transfer", "sweep")
-LAYERS = len(TRANSFERABLE)  # l ranges over 0..5
-
-
-def num_classes(task: str) -> int:
-    return len(D.ASR_CLASSES) if task == "asr" else len(D.SER_CLASSES)
-
 
 def other(task: str) -> str:
     return "ser" if task == "asr" else "asr"
@@ -115,11 +107,6 @@ def predict(fn, frames: D.Frames, context: int) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def build_model(cfg: TransferConfig, task: str) -> AcousticModel:
-    return AcousticModel(cfg.model, num_classes(task), 2 * cfg.data.context + 1, cfg.frontend.num_mel_bins,
-                         name=f"{task}_convnet")
-
-
 # ----------------------------------------------------------------------------------
 # run directory
 # ----------------------------------------------------------------------------------
@@ -150,63 +137,6 @@ def check_run_config(run_dir: Path, cfg: TransferConfig) -> None:
         return changed
 
     rundir.record_config(run_dir, "transfer", to_dict(cfg), RUN_INVARIANTS, update=add_corpora)
-
-
-def load_run_config(run_dir) -> TransferConfig:
-    return rundir.load_config(run_dir, "transfer", TransferConfig, "transfer")[0]
-
-
-def stage_name(task: str, fold: Optional[int], base: Optional[str] = None, frozen: Optional[int] = None) -> str:
-    head = "asr" if task == "asr" else f"ser/fold{fold}"
-    return f"{head}/base" if base is None else f"{head}/from-{base}-l{frozen}"
-
-
-def load_stage_model(run_dir, cfg: TransferConfig, task: str, stage: str) -> AcousticModel:
-    stage_dir = Path(run_dir) / stage
-    if not core.stage_complete(stage_dir):
-        raise RunDirError(f"{stage_dir}: not trained (train it with tfaudio-train transfer)")
-    model = build_model(cfg, task)
-    core.restore_best(stage_dir, model.named_parts())
-    return model
-
-
-# ----------------------------------------------------------------------------------
-# data of a task
-# ----------------------------------------------------------------------------------
-class Corpora:
-    """The frames of both tasks, loaded on first use."""
-
-    def __init__(self, cfg: TransferConfig, progress: bool = True, skip_bad: bool = False):
-        self.cfg, self.progress, self.skip_bad = cfg, progress, skip_bad
-        self._timit: Optional[Dict[str, D.Frames]] = None
-        self._iemocap: Optional[D.Frames] = None
-
-    def asr(self) -> Dict[str, D.Frames]:
-        if self._timit is None:
-            self._timit = D.timit_frames(self.cfg, self.progress, self.skip_bad)
-        return self._timit
-
-    def ser_all(self) -> D.Frames:
-        if self._iemocap is None:
-            self._iemocap = D.iemocap_frames(self.cfg, self.progress, self.skip_bad)
-        return self._iemocap
-
-    def folds(self):
-        return D.ser_folds(self.cfg, self.ser_all())
-
-    def sets(self, task: str, fold: Optional[int] = None) -> Dict[str, D.Frames]:
-        if task == "asr":
-            return self.asr()
-        folds = {f.index: f for f in D.ser_folds(self.cfg, self.ser_all())}
-        if fold not in folds:
-            raise ConfigError(f"fold {fold}: not among the folds run ({sorted(folds)})")
-        return D.fold_sets(self.ser_all(), folds[fold])
-
-    def decoder(self) -> HybridDecoder:
-        tr = self.asr()["train"]
-        d = self.cfg.decoder
-        return HybridDecoder.from_training(tr.labels, tr.offsets, tr.extra["phones48"], smoothing=d.lm_smoothing,
-                                           prior_floor=d.prior_floor)
 
 
 # ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from setuptools import find_packages, setup
 
 #: The model versions that ship with the package (tfaudio/systems/*/shipped.py).
-SHIPPED = "qualitynet/1"
+SHIPPED = "qualitynet/2"
 
 setup(
     name="tfaudio",

@@ -3,8 +3,8 @@
 Runs from the repository root::
 
     python benchmarks/long_audio.py                          # 1, 10, 60 min; builds a model
-    python benchmarks/long_audio.py --model exported_models/qualitynet/1
-    python benchmarks/long_audio.py --minutes 1 10 --tflite exported_models/qualitynet/1/model.tflite
+    python benchmarks/long_audio.py --model exported_models/qualitynet/2
+    python benchmarks/long_audio.py --minutes 1 10 --tflite exported_models/qualitynet/2/model.tflite
 
 Writes speech-like synthetic 16 kHz 16-bit WAV files of each length into a temporary
 folder (harmonic voiced segments with syllable-rate envelope, pauses and background

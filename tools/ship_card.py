@@ -91,7 +91,7 @@ def measure_stream(run: Path, qset: Path, lookaheads=STREAM_LOOKAHEADS, n_stream
     from tfaudio.audio import load_audio
     from tfaudio.systems.qualitynet import streaming as S
     from tfaudio.systems.qualitynet.manifest import read_manifest
-    from tfaudio.systems.qualitynet.train import load_trained_model
+    from tfaudio.systems.qualitynet.run import load_trained_model
 
     model, _ = load_trained_model(run)
     c = model.config
@@ -158,7 +158,7 @@ def _sources(corpus: Path, labelled: pd.DataFrame) -> list:
 
 
 def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: dict,
-               candidates: dict, plan: dict, speed: dict, stream_rows: list) -> dict:
+               candidates: dict, plan: dict, speed: dict, stream_rows: list, version: int = 1) -> dict:
     from tfaudio.audio.degrade import CODECS
 
     all_df = pd.read_csv(qset / "all.csv")
@@ -219,7 +219,7 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
     train_minutes = sum(v["minutes"] for k, v in selection["candidates"].items()
                         if k != selection["chosen"]) + final["minutes"]
     return {
-        "title": "Quality-Net v1 — the Quality-Net that ships with tfaudio",
+        "title": f"Quality-Net v{version} — the Quality-Net that ships with tfaudio",
         "summary": ("Non-intrusive speech quality: a 16 kHz waveform in, an utterance score and "
                     "one score per 16 ms frame out, on the wide-band PESQ scale (about 1 = bad, "
                     "4.64 = clean), with no clean reference. The paper's Quality-Net (BLSTM, frame "
@@ -250,9 +250,13 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
                          "families": fams, "holdout": holdout},
         },
         "training": {
-            "summary": (f"Candidate recipes, each trained {_epochs(selection['select_epochs'])} on "
-                        "the training split and scored on the development split (best epoch by "
-                        f"dev LCC); the best then trained on to {_epochs(final['epochs'])}."),
+            "summary": ((f"Candidate recipes, each trained {_epochs(selection['select_epochs'])} on "
+                         "the training split and scored on the development split (best epoch by "
+                         f"dev LCC); the best then trained on to {_epochs(final['epochs'])}.")
+                        if len(candidates) > 1 else
+                        (f"One recipe, trained {_epochs(final['epochs'])} on the training split, "
+                         "the best epoch by dev LCC on the development split. "
+                         + plan.get("selection_note", ""))).strip(),
             "candidates": cand_rows, "chosen": selection["chosen"],
             "minutes": float(train_minutes), "machine": f"{os.cpu_count()} CPU cores, no GPU",
         },
@@ -282,7 +286,11 @@ def build_card(work: Path, corpus: Path, qset: Path, selection: dict, metrics: d
             "The input is peak-normalised: level itself is not judged.",
             "Trained on isolated degradations, one per item; combined degradations (noisy "
             "and coded) are outside what it saw.",
-        ],
+        ] + ([f"Clean speech is under-scored: clean test items (labelled "
+              f"{clean['mean_true']:.2f}) average {clean['mean_predicted']:.2f}, so a score near 3.5 "
+              "can be clean speech of an unheard voice; rank recordings of one voice or "
+              "channel rather than reading the score as absolute."] if clean else []),
+        "changes": list(plan.get("changes", [])),
         "rebuild": ["pip install -e .",
                     plan.get("command", "python tools/ship_qualitynet.py --work /tmp/qn-ship")
                     + "   # corpus, labels, training, test tables, export into exported_models/"],
@@ -303,7 +311,8 @@ def export_shipped(work: Path, corpus: Path, qset: Path, selection: dict, metric
         run, base_dir=scratch, quantize=["float16"], manifest=qset / "dev.csv")
     speed = measure_speed(trial, qset, work)
     stream_rows = measure_stream(run, qset)
-    card = build_card(work, corpus, qset, selection, metrics, candidates, plan, speed, stream_rows)
+    card = build_card(work, corpus, qset, selection, metrics, candidates, plan, speed, stream_rows,
+                      version)
 
     def finalize(tmp: Path, meta: dict) -> None:
         (tmp / "MODEL.md").write_text(render(meta), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The Quality-Net that ships with tfaudio (exported_models/qualitynet/1): found where
+"""The Quality-Net that ships with tfaudio (exported_models/qualitynet/2): found where
 the package is installed, scores speech-like signals, its TFLite files agree with its
 SavedModel, its card's figures are export.json's, and it stays small."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from tfaudio.audio import mix_at_snr
 from tfaudio.systems.qualitynet.model_card import render
 from tfaudio.systems.qualitynet.shipped import SHIPPED_VERSION, shipped_dir
 
@@ -25,14 +26,14 @@ def shipped():
 
 
 def _speechlike(seconds, seed):
-    rng = np.random.default_rng(seed)
+    """``seconds`` of a formant-synthesised utterance (the embedded TIMIT's speech
+    synthesiser), peak 0.5."""
+    from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance
+
     n = int(seconds * SR)
-    t = np.arange(n) / SR
-    f0 = rng.uniform(100, 220) * (1 + 0.1 * np.sin(2 * np.pi * 0.6 * t))
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
-    syllables = 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(3, 5) * t))
-    return (0.3 * voiced * syllables + 0.003 * rng.standard_normal(n)).astype(np.float32)
+    x, _ = synth_utterance(make_speakers(3, seed=0)[seed % 3], seed, seconds=seconds + 0.5)
+    x = np.pad(x, (0, max(0, n - len(x))))[:n]
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
 
 
 def test_found_from_the_installed_package(shipped):
@@ -62,10 +63,10 @@ def test_tflite_equals_saved_model_on_speechlike_signals(shipped):
         assert abs(got["score"] - float(ref["score"][0])) <= 1e-4
         assert np.max(np.abs(got["frame_scores"] - ref["frame_scores"].numpy()[0])) <= 1e-4
         clean.append(got["score"])
-        noisy = x + 0.3 * np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
-        scores.append(lite(noisy)["score"])
+        noise = np.random.default_rng(seed).standard_normal(x.size).astype(np.float32)
+        scores.append(lite(mix_at_snr(x, noise, 0.0))["score"])
     assert all(1.0 <= s <= 4.7 for s in clean + scores)
-    assert np.mean(clean) > np.mean(scores) + 0.5  # white noise at about 0 dB costs quality
+    assert np.mean(clean) > np.mean(scores) + 0.5  # white noise at 0 dB SNR costs quality
 
 
 def test_model_card_figures_are_the_exports(shipped):

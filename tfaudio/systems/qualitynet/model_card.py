@@ -159,6 +159,12 @@ def render(meta: Mapping) -> str:
                           [(f"{r['lookahead_frames']} / {r['lookahead_frames'] * 0.016:.2f}",
                             r["max_abs"], r["mean_abs"]) for r in rows], [False, True, True])
         add("")
+    if card.get("changes"):
+        add("## Changes from the previous version")
+        add("")
+        for line in card["changes"]:
+            add(f"* {line}")
+        add("")
     add("## Rebuild")
     add("")
     add("From a clean clone (Debian or Ubuntu with `apt-get`, `dpkg-deb` and `ffmpeg`; "

@@ -4,7 +4,7 @@ See ``tfaudio-score --help``. The scoring itself lives in :class:`Scorer` so it
 can be used from Python too::
 
     from tfaudio.systems.qualitynet.scorer import load_scorer
-    scorer = load_scorer(model="exported_models/qualitynet/1")
+    scorer = load_scorer(model="exported_models/qualitynet/2")
     score, frames = scorer(waveform_16k)                  # one pass
     score, frames, scan = scorer.score_file("talk.wav")   # streamed, in blocks
     score, frames = scorer.score_waveform(waveform_16k)   # in blocks
@@ -46,7 +46,7 @@ scored in one pass. Peak memory of the whole process (benchmarks/long_audio.py):
 about 0.85 GB, of which ~0.7 GB is TensorFlow itself.
 
 Model: by default the Quality-Net that ships with tfaudio (wide-band PESQ scale,
-trained on recordings of real people; its card: exported_models/qualitynet/1/MODEL.md),
+trained on recordings of real people; its card: exported_models/qualitynet/2/MODEL.md),
 run through LiteRT without loading TensorFlow. Override it with --tflite FILE (the
 on-device calling convention), --model DIR (an exported SavedModel version),
 --run-dir DIR (best checkpoint of a training run) or --exports DIR (the newest
@@ -67,7 +67,7 @@ examples:
   tfaudio-score talk.wav --frames --plot talk.png
   arecord -f S16_LE -r 16000 -c 1 | tfaudio-score --stream -
   tfaudio-score --stream call-being-recorded.wav --lookahead 0.5
-  tfaudio-score talk.wav --tflite exported_models/qualitynet/1/model_float16.tflite
+  tfaudio-score talk.wav --tflite exported_models/qualitynet/2/model_float16.tflite
   tfaudio-score calls/ --run-dir runs/qualitynet --plot plots/
 """
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--tflite", metavar="FILE", help="a Quality-Net .tflite (e.g. "
-                     "exported_models/qualitynet/1/model.tflite)")
+                     "exported_models/qualitynet/2/model.tflite)")
     src.add_argument("--model", metavar="DIR", help="an exported SavedModel version folder")
     src.add_argument("--run-dir", metavar="DIR", help="a training run (best checkpoint)")
     p.add_argument("--exports", metavar="DIR",
@@ -169,7 +169,7 @@ class Scorer:
 
 class SavedModelScorer(Scorer):
     def __init__(self, path):
-        from tfaudio.cli.common import load_tensorflow
+        from tfaudio.runtime import load_tensorflow
 
         tf = load_tensorflow(announce=False)  # without its load-time log lines
 
@@ -192,12 +192,12 @@ class SavedModelScorer(Scorer):
 
 class CheckpointScorer(Scorer):
     def __init__(self, run_dir):
-        from tfaudio.cli.common import load_tensorflow
+        from tfaudio.runtime import load_tensorflow
 
         tf = load_tensorflow(announce=False)  # without its load-time log lines
 
         from tfaudio.systems.qualitynet.export import qualitynet_serving_module
-        from tfaudio.systems.qualitynet.train import load_trained_model
+        from tfaudio.systems.qualitynet.run import load_trained_model
 
         self._tf = tf
         model, cfg = load_trained_model(run_dir)
@@ -243,7 +243,7 @@ def _check_tflite(tflite) -> None:
         raise ExportError(f"{tflite}: no such TFLite file")
     if not Path(tflite).is_file():
         raise ExportError(f"{tflite}: not a file (pass the .tflite file, e.g. "
-                          f"exported_models/qualitynet/1/model.tflite)")
+                          f"exported_models/qualitynet/2/model.tflite)")
     if Path(tflite).stat().st_size == 0:
         raise ExportError(f"{tflite}: not a TFLite model (empty file)")
 
@@ -253,7 +253,7 @@ def _check_saved_model(model) -> None:
         raise ExportError(f"{model}: no such SavedModel folder")
     if not (Path(model) / "saved_model.pb").is_file():
         raise ExportError(f"{model}: not a SavedModel folder (no saved_model.pb); pass "
-                          f"a version folder such as exported_models/qualitynet/1")
+                          f"a version folder such as exported_models/qualitynet/2")
 
 
 def _fallback_source(exports: Optional[str]):
@@ -336,7 +336,7 @@ def load_stream(tflite=None, model=None, run_dir=None, exports=None, num_threads
                                    f"TFLite)")
             source = _fallback_source(exports)
         if source[0] == "model":
-            from tfaudio.cli.common import load_tensorflow
+            from tfaudio.runtime import load_tensorflow
 
             tf = load_tensorflow(announce=False)
             loaded = tf.saved_model.load(str(source[1]))
@@ -349,10 +349,10 @@ def load_stream(tflite=None, model=None, run_dir=None, exports=None, num_threads
             return (S.saved_model_step(sig), units, int(cfg.get("lstm_chunk", S.STREAM_CHUNK)),
                     cfg, f"SavedModel {source[1]} (stream signature)")
         run_dir = source[1]
-    from tfaudio.cli.common import load_tensorflow
+    from tfaudio.runtime import load_tensorflow
 
     load_tensorflow(announce=False)
-    from tfaudio.systems.qualitynet.train import load_trained_model
+    from tfaudio.systems.qualitynet.run import load_trained_model
 
     net, cfg = load_trained_model(run_dir)
     return (S.keras_step(net), net.config.lstm_units, net.config.lstm_chunk,
@@ -441,7 +441,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from tfaudio.audio import AudioError, load_audio
-    from tfaudio.cli.common import user_errors
+    from tfaudio.runtime import user_errors
 
     try:
         scorer = load_scorer(args.tflite, args.model, args.run_dir, args.exports, args.threads)
@@ -487,7 +487,7 @@ def main(argv=None) -> int:
                 print(f"  frames ({len(frames)} x {1000 * hop:g} ms): min {frames.min():.3f}, "
                       f"max {frames.max():.3f}; " + " ".join(f"{v:.2f}" for v in frames), flush=True)
         if args.plot:
-            from tfaudio.systems.qualitynet.evaluate import frame_plot
+            from tfaudio.systems.qualitynet.plots import frame_plot
 
             out = _plot_path(args.plot, path, several)
             wave = load_audio(path, sample_rate=scorer.sample_rate)  # the plot needs it all
@@ -504,7 +504,7 @@ def stream_main(args, err) -> int:
     """``--stream``: frame scores as the audio arrives (see the command's help)."""
     import numpy as np
 
-    from tfaudio.cli.common import user_errors
+    from tfaudio.runtime import user_errors
     from tfaudio.systems.qualitynet import streaming as S
     from tfaudio.systems.qualitynet.stream_input import stream_blocks
 

@@ -1,4 +1,4 @@
-"""The Quality-Net that ships with tfaudio (``exported_models/qualitynet/1``): the
+"""The Quality-Net that ships with tfaudio (``exported_models/qualitynet/2``): the
 default model of ``tfaudio-score``, found in a source checkout and in an installed
 wheel alike. Its card is ``MODEL.md`` in that folder."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Optional
 
 from tfaudio.export.versions import shipped_model
 
-SHIPPED_VERSION = 1
+SHIPPED_VERSION = 2
 
 
 def shipped_dir() -> Optional[Path]:

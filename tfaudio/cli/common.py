@@ -67,14 +67,30 @@ def add_train_flags(p: argparse.ArgumentParser, run_dir: str, recipes: str, opti
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def add_export_flags(p: argparse.ArgumentParser, run_dir: str) -> None:
+    """The export flags with one meaning in every system: the trained run directory,
+    the TF Serving base path, an explicit (new) version number, SavedModel only."""
+    p.add_argument("--run-dir", default=run_dir, help="trained run directory")
+    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
+    p.add_argument("--version", type=int, help="explicit version number (must be new)")
+    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
+
+
 def config_from_args(cls, recipe: str, args, flags, extra=None):
     """``recipe`` (pipelines/*.json) as the dataclass ``cls``, overridden by each flag of
     :data:`TRAIN_FLAGS` and ``flags`` ({args attribute: "dotted.config.key"}) that was
-    given, then by ``extra``
-    ({dotted key: value}), then by ``--set key=value`` items."""
-    from tfaudio.config import from_dict, load_recipe, merge, parse_set_args, set_path
+    given, then by ``extra`` ({dotted key: value}), then by ``--set key=value`` items."""
+    from tfaudio.config import load_recipe
 
-    cfg = from_dict(cls, load_recipe(recipe), where=recipe)
+    return config_from_dict_and_args(cls, load_recipe(recipe), recipe, args, flags, extra)
+
+
+def config_from_dict_and_args(cls, d: dict, where: str, args, flags, extra=None):
+    """As :func:`config_from_args`, from a config dict read from ``where`` (a recorded
+    ``config.json``, say) instead of a recipe."""
+    from tfaudio.config import from_dict, merge, parse_set_args, set_path
+
+    cfg = from_dict(cls, d, where=where)
     overrides: dict = {}
     for attr, key in {**TRAIN_FLAGS, **flags}.items():
         if getattr(args, attr, None) is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from tfaudio.cli.common import add_train_flags
+from tfaudio.cli.common import add_export_flags, add_train_flags
 
 from tfaudio.systems.cola.config import INITS, RUNS, STAGES
 
@@ -144,13 +144,10 @@ def evaluate(args) -> int:
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default="runs/cola", help="trained run directory")
+    add_export_flags(p, "runs/cola")
     p.add_argument("--classifier", choices=RUNS, help="export this downstream classifier instead of the encoder")
     p.add_argument("--task", help="the classifier's task (as in training; default: the embedded task)")
     p.add_argument("--fold", help="UrbanSound8K: which fold's classifier (cv1 ... cv10; default cv1)")
-    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="explicit version number (must be new)")
-    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
 
 
 def export(args) -> int:

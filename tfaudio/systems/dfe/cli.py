@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfaudio.cli.common import add_export_flags
+
 from tfaudio.systems.dfe.config import STAGES as STAGE_CHOICES
 
 HELP = {
@@ -135,12 +137,9 @@ def evaluate(args) -> int:
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default="runs/dfe", help="trained run directory")
+    add_export_flags(p, "runs/dfe")
     p.add_argument("--stage", choices=STAGE_CHOICES, help="default: best dev accuracy")
-    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="explicit version number (must be new)")
     p.add_argument("--data-dir", help="dataset used for the TFLite parity check on real clips")
-    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
 
 
 def export(args) -> int:

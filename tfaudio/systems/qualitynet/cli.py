@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfaudio.cli.common import add_export_flags
+
 
 HELP = {
     "train": """\
@@ -183,10 +185,7 @@ def evaluate(args) -> int:
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default="runs/qualitynet", help="trained run directory")
-    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="explicit version number (must be new)")
-    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
+    add_export_flags(p, "runs/qualitynet")
     p.add_argument("--quantize", nargs="+", choices=("float16", "int8"), default=[],
                    help="also write model_<q>.tflite (float16 weights / int8 dynamic range)")
     p.add_argument("--manifest", help="manifest whose cleanest clips join the export checks "

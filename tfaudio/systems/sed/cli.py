@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfaudio.cli.common import add_export_flags
+
 from tfaudio.systems.sed.config import ADVERSARIAL as ADVERSARIAL_CHOICES
 from tfaudio.systems.sed.config import RUNS as RUN_CHOICES
 from tfaudio.systems.sed.config import STAGES as STAGE_CHOICES
@@ -126,11 +128,8 @@ def evaluate(args) -> int:
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run-dir", default="runs/sed", help="trained run directory")
+    add_export_flags(p, "runs/sed")
     p.add_argument("--run", choices=RUN_CHOICES, help="default: the best dev score")
-    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="explicit version number (must be new)")
-    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
 
 
 def export(args) -> int:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from tfaudio.cli.common import add_export_flags
+
 from tfaudio.systems.transfer.config import STAGES as STAGE_CHOICES
 from tfaudio.systems.transfer.config import TASKS as TASK_CHOICES
 
@@ -114,9 +116,7 @@ def build_config(args):
     import json
     from pathlib import Path
 
-    from tfaudio.cli.common import TRAIN_FLAGS as COMMON_FLAGS
-    from tfaudio.cli.common import config_from_args
-    from tfaudio.config import from_dict, merge, parse_set_args, set_path
+    from tfaudio.cli.common import config_from_args, config_from_dict_and_args
     from tfaudio.systems.transfer.config import TransferConfig
 
     data_dir = getattr(args, "data_dir", None)
@@ -125,14 +125,7 @@ def build_config(args):
     if args.config is None and stored.exists():
         d = json.loads(stored.read_text())
         d.pop("system", None)
-        overrides: dict = {}
-        for attr, key in {**COMMON_FLAGS, **TRAIN_FLAGS}.items():
-            if getattr(args, attr, None) is not None:
-                set_path(overrides, key, getattr(args, attr))
-        for key, value in extra.items():
-            set_path(overrides, key, value)
-        cfg = merge(from_dict(TransferConfig, d, where=str(stored)), overrides)
-        return merge(cfg, parse_set_args(args.set))
+        return config_from_dict_and_args(TransferConfig, d, str(stored), args, TRAIN_FLAGS, extra)
     recipe = args.config or ("transfer/paper" if data_dir else "transfer/embedded")
     return config_from_args(TransferConfig, recipe, args, TRAIN_FLAGS, extra)
 
@@ -178,12 +171,9 @@ def evaluate(args) -> int:
 
 
 def add_export_args(p: argparse.ArgumentParser) -> None:
+    add_export_flags(p, "runs/transfer")
     p.add_argument("--task", choices=TASK_CHOICES, default="asr", help="which base model")
     p.add_argument("--fold", type=int, help="--task ser: the LOSO fold's model (default: data.ser_base_fold)")
-    p.add_argument("--run-dir", default="runs/transfer", help="trained run directory")
-    p.add_argument("--out", default="exported_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="explicit version number (must be new)")
-    p.add_argument("--no-tflite", action="store_true", help="SavedModel only")
 
 
 def export(args) -> int:

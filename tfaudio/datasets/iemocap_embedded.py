@@ -28,7 +28,7 @@ import numpy as np
 
 from tfaudio.atomic import write_text
 from tfaudio.audio.io import write_audio
-from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance
+from tfaudio.datasets.speech_synth import make_speakers, synth_utterance
 
 GENERATOR_VERSION = "iemocap-synth-1"
 

@@ -44,7 +44,7 @@ def synth_noise(name: str, seconds: float = 10.0, sample_rate: int = 16000,
     """A deterministic noise recording (float32, RMS 0.1) of the given type."""
     if name not in NOISE_NAMES:
         raise ValueError(f"unknown noise {name!r}; available: {', '.join(NOISE_NAMES)}")
-    from tfaudio.datasets.timit_embedded import _ramp_env, make_speakers, synth_utterance
+    from tfaudio.datasets.speech_synth import _ramp_env, make_speakers, synth_utterance
 
     sr = sample_rate
     n = int(round(seconds * sr))

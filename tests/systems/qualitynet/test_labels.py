@@ -28,7 +28,8 @@ from tfaudio.systems.qualitynet.quality_set import (
     utterance_id,
 )
 from tfaudio.datasets.noise import write_noise_folder
-from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance, write_timit_tree
+from tfaudio.datasets.speech_synth import make_speakers, synth_utterance
+from tfaudio.datasets.timit_embedded import write_timit_tree
 
 PESQ_MIN, PESQ_MAX = 1.0, 4.65
 

@@ -28,7 +28,7 @@ def shipped():
 def _speechlike(seconds, seed):
     """``seconds`` of a formant-synthesised utterance (the embedded TIMIT's speech
     synthesiser), peak 0.5."""
-    from tfaudio.datasets.timit_embedded import make_speakers, synth_utterance
+    from tfaudio.datasets.speech_synth import make_speakers, synth_utterance
 
     n = int(seconds * SR)
     x, _ = synth_utterance(make_speakers(3, seed=0)[seed % 3], seed, seconds=seconds + 0.5)

@@ -42,6 +42,9 @@ from tqdm.auto import tqdm
 from tfaudio.atomic import write_text
 from tfaudio.config import write_json_atomic
 from tfaudio.errors import RunDirError, TrainingDivergedError  # noqa: F401  (re-exported)
+from tfaudio.training.distribute import (  # noqa: F401  (the loop's distribution helpers, re-exported)
+    multi_worker_mode, WorkerSaver, check_tf_config, is_chief, make_strategy, replica_count, replica_loss,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,116 +161,6 @@ def _write_metrics_log(stage_dir: Path, records: list) -> None:
     write_text(stage_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records))
 
 
-def replica_count() -> int:
-    """Replicas whose gradients are summed in the current step (1 outside a strategy)."""
-    ctx = tf.distribute.get_replica_context()
-    return ctx.num_replicas_in_sync if ctx is not None else 1
-
-
-def replica_loss(per_example_loss: tf.Tensor, weights: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """This replica's share of the mean loss over the *global* batch: summed over the
-    replicas (as their gradients are) it is the loss of one device seeing the whole
-    batch.
-
-    ``per_example_loss`` has any shape (one value per example, frame, class ...);
-    ``weights`` (same shape, e.g. a 0/1 mask of the labelled frames) makes it a
-    weighted mean (0 when nothing is weighted). With one replica this is the plain
-    (weighted) mean. With several, the denominator (element count or weight sum) is
-    summed over all replicas first, so uneven splits (the last partial batch) and
-    masks that label different amounts per replica give the single-device loss too.
-    """
-    n = replica_count()
-    if weights is None:
-        if n == 1:
-            return tf.reduce_mean(per_example_loss)
-        total = tf.reduce_sum(per_example_loss)
-        count = tf.cast(tf.size(per_example_loss), per_example_loss.dtype)
-    else:
-        weights = tf.cast(weights, per_example_loss.dtype)
-        total = tf.reduce_sum(per_example_loss * weights)
-        count = tf.reduce_sum(weights)
-    if n > 1:
-        count = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, count)
-    return total / tf.maximum(count, tf.constant(1e-12 if weights is None else 1.0, total.dtype))
-
-
-def make_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """``default`` (one device), ``mirrored`` (every local GPU; without GPUs every
-    logical CPU device, which is one unless configured) or ``multiworker`` (the
-    cluster in ``TF_CONFIG``; see README "Scaling out and serving")."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-            [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"unknown strategy {name!r} (default, mirrored, multiworker)")
-
-
-def check_tf_config() -> dict:
-    """The cluster in ``TF_CONFIG`` (what ``--strategy multiworker`` needs), or a
-    :class:`ConfigError` saying what is missing."""
-    import os
-
-    from tfaudio.errors import ConfigError
-
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        raise ConfigError("--strategy multiworker needs TF_CONFIG (the cluster and this worker's "
-                          "task); see README, 'Scaling out and serving'")
-    try:
-        cluster = json.loads(raw)
-        workers = cluster["cluster"].get("worker", [])
-        kind, index = cluster["task"]["type"], int(cluster["task"]["index"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"TF_CONFIG is not a cluster description ({exc!r}); expected "
-                          f'{{"cluster": {{"worker": ["host:port", ...]}}, '
-                          f'"task": {{"type": "worker", "index": 0}}}}') from None
-    if kind == "worker" and not 0 <= index < len(workers):
-        raise ConfigError(f"TF_CONFIG: task index {index} is not one of the {len(workers)} workers")
-    return cluster
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this process writes the run directory (always, except on the non-chief
-    workers of a multi-worker job)."""
-    return bool(getattr(strategy.extended, "should_checkpoint", True))
-
-
-class _WorkerSaver:
-    """A checkpoint manager that writes where this process may write.
-
-    The chief saves into the run directory. The other workers of a multi-worker job
-    take part in every save (saving may need collective ops) but into a temporary
-    folder that is deleted at once, so the run directory holds one writer's files.
-    """
-
-    def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path, max_to_keep: int, chief: bool):
-        self.checkpoint, self.chief = checkpoint, chief
-        self.manager = tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=max_to_keep)
-
-    def save(self, checkpoint_number: int) -> None:
-        if self.chief:
-            self.manager.save(checkpoint_number=checkpoint_number)
-            return
-        import shutil
-        import tempfile
-
-        tmp = tempfile.mkdtemp(prefix="tfaudio-worker-ckpt-")
-        try:
-            tf.train.CheckpointManager(self.checkpoint, tmp, max_to_keep=1).save(
-                checkpoint_number=checkpoint_number)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
-    return bool(getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)())
-
-
 @dataclass
 class FitResult:
     stage_dir: Path
@@ -354,7 +247,7 @@ def fit(
     keras.utils.set_random_seed(seed)
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
-    multi_worker = _multi_worker(strategy)
+    multi_worker = multi_worker_mode(strategy)
     default_address, default_mode = input_service.default()
     service_address = data_service or default_address
     service_mode = data_service_mode or default_mode
@@ -376,9 +269,9 @@ def fit(
     rng_states = seed_generator_states(task.checkpoint_items())
     # One checkpoint is enough to resume: a new one is complete before the manager
     # points at it and removes the old one (a kill in between keeps the old one).
-    manager = _WorkerSaver(ckpt, ckpt_dir, max_to_keep=1, chief=chief)
+    manager = WorkerSaver(ckpt, ckpt_dir, max_to_keep=1, chief=chief)
     best_ckpt = tf.train.Checkpoint(**_items(task.best_items()))
-    best_manager = _WorkerSaver(best_ckpt, best_dir, max_to_keep=1, chief=chief)
+    best_manager = WorkerSaver(best_ckpt, best_dir, max_to_keep=1, chief=chief)
 
     records_path = stage_dir / "records.json"
     if existing:

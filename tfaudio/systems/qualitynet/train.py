@@ -1,4 +1,4 @@
-"""Quality-Net training: manifests -> length-bucketed padded batches -> the shared loop.
+"""Quality-Net training: manifests -> length-bucketed padded batches (:mod:`.data`) -> the shared loop.
 
 One stage, trained by :func:`train` into the run directory itself::
 
@@ -47,7 +47,7 @@ turns them on: ``model.lstm_dropout`` / ``model.lstm_recurrent_dropout`` (one ma
 per sequence, as Keras' LSTM; training only) and ``model.dropout`` after each dense
 layer, as in the authors' code; ``train.weight_decay`` (decoupled, RMSprop's
 ``weight_decay``, biases excluded); ``train.augment`` (random low-pass and low-level
-white noise, :func:`augment_wave`), drawn from ``(seed, epoch, step, utterance)`` so
+white noise, :func:`tfaudio.systems.qualitynet.data.augment_wave`), drawn from ``(seed, epoch, step, utterance)`` so
 a resumed run repeats them.  Inference (eval, export, TFLite) never applies any of them.
 """
 from __future__ import annotations

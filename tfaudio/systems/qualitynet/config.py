@@ -91,7 +91,8 @@ class QualityNetDataConfig:
 
 @dataclass(frozen=True)
 class QualityNetAugmentConfig:
-    """Training-time waveform augmentation (all off by default; see :func:`tfaudio.systems.qualitynet.data.augment_wave`).
+    """Training-time waveform augmentation (all off by default; see
+    :func:`tfaudio.systems.qualitynet.data.augment_wave`).
 
     No random gain: the model peak-normalises its input, so a gain changes nothing
     unless it clips.  Both transforms can change what a label means (a low-pass at

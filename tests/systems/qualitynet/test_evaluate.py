@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from tfaudio.systems.qualitynet import evaluate as E
+from tfaudio.systems.qualitynet import families as F
 from tfaudio.systems.qualitynet import run as R
 
 
@@ -58,17 +59,17 @@ def test_condition_families_of_a_hand_made_manifest():
         "source": ["/s/a.wav", "/s/b.wav", "/s/c.wav", "/s/d.wav", "", "", "", "", "",
                    "/d/j.wav", ""],
     })
-    fams = E.condition_families(rows)
+    fams = F.condition_families(rows)
     assert list(fams) == ["clean", "noisy: street", "noisy: white", "enhanced", "noisy: babble",
                           "noisy: babble", "codec", "codec", "noisy", "clean", "reverb"]
     # Only a condition column: still grouped
-    assert list(E.condition_families(rows[["condition"]])) == [
+    assert list(F.condition_families(rows[["condition"]])) == [
         "clean", "noisy", "noisy", "enhanced", "noisy: babble", "noisy: babble", "codec", "codec",
         "unknown", "unknown", "reverb"]
     # More families than allowed: the rarest become "other", the frequent ones stay.
     many = pd.DataFrame({"condition": ["clean"] * 5 + ["enhanced"] * 4
                          + [f"noise{i}_{s}dB" for i in range(12) for s in (0, 5)]})
-    capped = E.condition_families(many, max_families=4)
+    capped = F.condition_families(many, max_families=4)
     assert len(set(capped)) == 4 and "other" in set(capped)
     assert set(capped[:9]) == {"clean", "enhanced"}
     assert (capped == "other").sum() == 24 - 2

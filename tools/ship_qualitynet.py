@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from tfaudio.systems.qualitynet.shipped import SHIPPED_VERSION  # the version the package ships
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("corpus", "label", "train", "evaluate", "export")
 
@@ -58,7 +60,6 @@ CANDIDATES = {
 #: v1's comparison (paper vs regularised, 5 epochs each on v1's set: dev LCC 0.689 vs 0.669).
 SHIPPED = ("paper",)
 SELECT_EPOCHS = 18  # every candidate (--select-epochs); the chosen one continues to --epochs
-SHIPPED_VERSION = 2
 SELECTION_NOTE = ("The recipe is the one chosen for v1 over the regularised recipe of "
                   "`qualitynet/small_real` (dev LCC 0.689 vs 0.669 after 5 epochs each on v1's set).")
 #: What changed from the previous shipped version (the card lists it).

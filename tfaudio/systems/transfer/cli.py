@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 
 from tfaudio.cli.common import add_export_flags
-
 from tfaudio.systems.transfer.config import STAGES as STAGE_CHOICES
 from tfaudio.systems.transfer.config import TASKS as TASK_CHOICES
 
